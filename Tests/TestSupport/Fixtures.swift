@@ -1,4 +1,5 @@
 import Foundation
+import Checkpoints
 import Tensors
 
 /// Locates committed reference data under `Tests/Fixtures/`.
@@ -39,4 +40,17 @@ public func maxRelativeError(_ a: [Float], reference b: [Float], floor: Float? =
         worst = max(worst, d)
     }
     return worst
+}
+
+extension Fixtures {
+    /// Opens a committed safetensors fixture (reference tensors written by `tools/fixtures/`).
+    public static func tensors(_ relativePath: String) throws -> SafeTensorsFile {
+        try SafeTensorsFile(url: url(relativePath))
+    }
+}
+
+/// Asserts-friendly summary of how far `actual` is from the reference `expected` (shape must match).
+public func relativeError(_ actual: Tensor, _ expected: Tensor, floor: Float? = nil) -> Float {
+    guard actual.shape == expected.shape else { return .infinity }
+    return maxRelativeError(actual.scalars, reference: expected.scalars, floor: floor)
 }

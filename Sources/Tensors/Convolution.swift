@@ -1,0 +1,123 @@
+/// 2-D convolution, matching `torch.nn.functional.conv2d` (groups = 1, dilation = 1).
+///
+/// `x` `[N, C, H, W]`, `weight` `[O, C, kh, kw]`, `bias` `[O]`; zero padding `padding` on each side.
+/// Result `[N, O, (H + 2ph − kh)/sh + 1, (W + 2pw − kw)/sw + 1]`. Lowered to GEMM over im2col tiles of
+/// output rows, so the column buffer stays bounded (≈ 16 M floats) whatever the image size.
+public func conv2d(
+    _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
+    stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)
+) throws -> Tensor {
+    guard x.rank == 4, weight.rank == 4 else {
+        throw TensorError("conv2d", "input must be [N, C, H, W] and weight [O, C, kh, kw], got \(x.shape) and \(weight.shape)")
+    }
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+    let (sh, sw) = stride
+    let (ph, pw) = padding
+    guard weight.shape[1] == c else {
+        throw TensorError("conv2d", "input \(x.shape) has \(c) channels but weight \(weight.shape) expects \(weight.shape[1])")
+    }
+    guard sh > 0, sw > 0, ph >= 0, pw >= 0, kh > 0, kw > 0 else {
+        throw TensorError("conv2d", "invalid stride \(stride) or padding \(padding) for weight \(weight.shape)")
+    }
+    if let bias, bias.shape != [o] {
+        throw TensorError("conv2d", "bias \(bias.shape) does not match \(o) output channels")
+    }
+    let hout = (h + 2 * ph - kh) / sh + 1
+    let wout = (w + 2 * pw - kw) / sw + 1
+    guard h + 2 * ph >= kh, w + 2 * pw >= kw else {
+        throw TensorError("conv2d", "kernel \(kh)×\(kw) larger than padded input \(x.shape) with padding \(padding)")
+    }
+    var out = Tensor(uninitialized: [n, o, hout, wout])
+    let kdim = c * kh * kw
+    let pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0
+    // Output rows per tile so that the im2col buffer holds at most ~16M floats.
+    let rowsPerTile = pointwise ? hout : max(1, min(hout, (1 << 24) / max(kdim * wout, 1)))
+    var cols = [Float](repeating: 0, count: pointwise ? 0 : kdim * rowsPerTile * wout)
+    x.withUnsafeBufferPointer { px in
+        weight.withUnsafeBufferPointer { pwt in
+            out.withUnsafeMutableBufferPointer { po in
+                cols.withUnsafeMutableBufferPointer { pcols in
+                    guard let px = px.baseAddress, let pwt = pwt.baseAddress, let po = po.baseAddress else { return }
+                    for b in 0..<n {
+                        let src = px + b * c * h * w
+                        let dst = po + b * o * hout * wout
+                        if pointwise {
+                            sgemm(
+                                transA: false, transB: false, m: o, n: h * w, k: c,
+                                a: pwt, lda: c, b: src, ldb: h * w, c: dst, ldc: h * w)
+                            continue
+                        }
+                        var row0 = 0
+                        while row0 < hout {
+                            let rows = min(rowsPerTile, hout - row0)
+                            let span = rows * wout
+                            im2col(
+                                src, channels: c, height: h, width: w, kernel: (kh, kw), stride: stride,
+                                padding: padding, outWidth: wout, rows: row0..<(row0 + rows),
+                                into: SendablePointer(pcols.baseAddress!))
+                            // [O, kdim] × [kdim, span] → dst[:, row0·wout ..< +span] (ldc = hout·wout).
+                            sgemm(
+                                transA: false, transB: false, m: o, n: span, k: kdim,
+                                a: pwt, lda: kdim, b: pcols.baseAddress!, ldb: span,
+                                c: dst + row0 * wout, ldc: hout * wout)
+                            row0 += rows
+                        }
+                    }
+                    if let bias {
+                        addChannelBias(bias, to: po, batches: n, channels: o, plane: hout * wout)
+                    }
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// Unfolds the receptive fields of output rows `rows` into `cols` `[C·kh·kw, rows·wout]`.
+private func im2col(
+    _ src: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
+    kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), outWidth wout: Int,
+    rows: Range<Int>, into cols: SendablePointer<Float>
+) {
+    let (kh, kw) = kernel
+    let (sh, sw) = stride
+    let (ph, pw) = padding
+    let span = rows.count * wout
+    parallelChunks(c * kh * kw, costPerItem: span) { range in
+        for r in range {
+            let ci = r / (kh * kw)
+            let ky = (r / kw) % kh
+            let kx = r % kw
+            let plane = src + ci * h * w
+            var dst = cols.base + r * span
+            for oy in rows {
+                let iy = oy * sh - ph + ky
+                if iy < 0 || iy >= h {
+                    dst.update(repeating: 0, count: wout)
+                } else {
+                    let line = plane + iy * w
+                    for ox in 0..<wout {
+                        let ix = ox * sw - pw + kx
+                        dst[ox] = (ix >= 0 && ix < w) ? line[ix] : 0
+                    }
+                }
+                dst += wout
+            }
+        }
+    }
+}
+
+/// Adds `bias[c]` to every element of channel `c` in an `[N, C, plane]` buffer.
+func addChannelBias(_ bias: Tensor, to p: UnsafeMutablePointer<Float>, batches: Int, channels: Int, plane: Int) {
+    let out = SendablePointer(p)
+    bias.withUnsafeBufferPointer { pb in
+        parallelChunks(batches * channels, costPerItem: plane) { range in
+            for bc in range {
+                let v = pb[bc % channels]
+                let row = out.base + bc * plane
+                for i in 0..<plane { row[i] += v }
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import Dispatch
+import Foundation
+
+/// Number of worker threads used by elementwise and norm kernels.
+public let kernelThreadCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+/// Runs `body(range)` over `0..<count` split into contiguous chunks, on all cores when the work is large
+/// enough (`count × costPerItem ≥ ~64k`), otherwise inline.
+@inline(__always)
+func parallelChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+    guard count > 0 else { return }
+    let threads = kernelThreadCount
+    if threads == 1 || count < 2 || count * costPerItem < 65_536 {
+        body(0..<count)
+        return
+    }
+    let chunks = min(count, threads * 4)
+    // Each chunk writes a disjoint range; the closure only runs while this call is on the stack.
+    withoutActuallyEscaping(body) { body in
+        let task = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = count * c / chunks
+            let hi = count * (c + 1) / chunks
+            if lo < hi { task.value(lo..<hi) }
+        }
+    }
+}
+
+/// Wraps a value that is shared across worker threads under the caller's own discipline.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// A raw pointer that may cross into concurrent closures (each task writes a disjoint range).
+struct SendablePointer<T>: @unchecked Sendable {
+    let base: UnsafeMutablePointer<T>
+    init(_ base: UnsafeMutablePointer<T>) { self.base = base }
+}
