@@ -78,39 +78,46 @@ public enum Preprocess {
     /// normalization and within one 8-bit level of transformers ≥ 5 (torchvision backend).
     public static func clip(_ image: RGBImage, settings: CLIPProcessorSettings = .init()) throws -> Tensor {
         try checkStatistics(settings.mean, settings.std)
-        var img = image
-        if settings.doResize {
-            let (h, w) = try resizedSize(of: image, settings: settings)
-            img = try Resample.bicubicPIL(image, width: w, height: h)
-        }
-        var (oh, ow) = (img.height, img.width)
-        if settings.doCenterCrop {
-            guard settings.cropHeight > 0, settings.cropWidth > 0 else {
-                throw ImagingError("clip preprocessing: crop size \(settings.cropHeight)×\(settings.cropWidth) must be positive")
-            }
-            (oh, ow) = (settings.cropHeight, settings.cropWidth)
-        }
-        // Offsets of the crop window in the resized image (negative: the window is larger, zero-padded).
-        let top = settings.doCenterCrop ? Int((Double(img.height - oh) / 2).rounded(.towardZero)) : 0
-        let left = settings.doCenterCrop ? Int((Double(img.width - ow) / 2).rounded(.towardZero)) : 0
-        let area = oh * ow
+        let img = try resizeAndCrop(image, settings: settings)
+        let area = img.width * img.height
         var values = [Float](repeating: 0, count: 3 * area)
         // transformers fuses rescale into normalize: mean and std scaled by f32(1 / rescale_factor).
         let inverse = Float(1.0 / (settings.doRescale ? settings.rescaleFactor : 1))
         for c in 0..<3 {
             let m = settings.doNormalize ? settings.mean[c] * inverse : 0
             let s = settings.doNormalize ? settings.std[c] * inverse : inverse
-            for y in 0..<oh {
-                let sy = y + top
-                for x in 0..<ow {
-                    let sx = x + left
-                    let inside = sy >= 0 && sy < img.height && sx >= 0 && sx < img.width
-                    let v: Float = inside ? Float(img.pixels[(sy * img.width + sx) * 3 + c]) : 0
-                    values[c * area + y * ow + x] = (v - m) / s
-                }
+            for i in 0..<area { values[c * area + i] = (Float(img.pixels[i * 3 + c]) - m) / s }
+        }
+        return try Tensor(shape: [3, img.height, img.width], values: values)
+    }
+
+    /// The 8-bit part of `clip`: PIL bicubic resize, then the centre crop (zero padding where the crop window
+    /// is larger than the image, placed as transformers pads: `(crop − size) // 2` before).
+    public static func resizeAndCrop(_ image: RGBImage, settings: CLIPProcessorSettings) throws -> RGBImage {
+        var img = image
+        if settings.doResize {
+            let (h, w) = try resizedSize(of: image, settings: settings)
+            img = try Resample.bicubicPIL(image, width: w, height: h)
+        }
+        guard settings.doCenterCrop else { return img }
+        let (oh, ow) = (settings.cropHeight, settings.cropWidth)
+        guard oh > 0, ow > 0 else {
+            throw ImagingError("clip preprocessing: crop size \(oh)×\(ow) must be positive")
+        }
+        // Offset of the crop window in the resized image; negative when the window is larger (padding).
+        let top = Int((Double(img.height - oh) / 2).rounded(.towardZero))
+        let left = Int((Double(img.width - ow) / 2).rounded(.towardZero))
+        var pixels = [UInt8](repeating: 0, count: oh * ow * 3)
+        for y in 0..<oh {
+            let sy = y + top
+            guard sy >= 0, sy < img.height else { continue }
+            for x in 0..<ow {
+                let sx = x + left
+                guard sx >= 0, sx < img.width else { continue }
+                for c in 0..<3 { pixels[(y * ow + x) * 3 + c] = img.pixels[(sy * img.width + sx) * 3 + c] }
             }
         }
-        return try Tensor(shape: [3, oh, ow], values: values)
+        return try RGBImage(width: ow, height: oh, pixels: pixels)
     }
 
     /// Output size of the resize step: `(height, width)`. With `shortestEdge` S the short side becomes S and the

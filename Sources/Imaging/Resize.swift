@@ -94,7 +94,8 @@ private func torchCubicTaps(input: Int, output: Int) -> [(index: [Int], weight: 
     func k1(_ x: Float) -> Float { ((a + 2) * x - (a + 3)) * x * x + 1 }
     func k2(_ x: Float) -> Float { (8 * a).addingProduct((-5 * a).addingProduct(a, x), x) * x + (-4 * a) }
     return (0..<output).map { i in
-        let src = scale * (Float(i) + 0.5) - 0.5
+        // `scale·(i + 0.5) − 0.5` as one fused multiply-add, as the reference build computes it.
+        let src = Float(-0.5).addingProduct(scale, Float(i) + 0.5)
         let i0 = min(Int(src.rounded(.down)), input - 1)
         let t = min(max(src - Float(i0), 0), 1)
         let weights = [k2(t + 1), k1(t), k1(1 - t), k2(2 - t)]
