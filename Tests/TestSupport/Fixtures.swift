@@ -54,3 +54,48 @@ public func relativeError(_ actual: Tensor, _ expected: Tensor, floor: Float? = 
     guard actual.shape == expected.shape else { return .infinity }
     return maxRelativeError(actual.scalars, reference: expected.scalars, floor: floor)
 }
+
+/// Runs the built `varaudit` tool and captures its output.
+public struct ToolRun: Sendable {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+}
+
+extension Fixtures {
+    /// The `varaudit` executable next to the test bundle in the build products folder.
+    public static var tool: URL {
+        var dir = Bundle.main.bundleURL
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("varaudit")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        return Bundle.main.bundleURL.appendingPathComponent("varaudit")
+    }
+
+    /// Runs `varaudit arguments...` to completion.
+    public static func runTool(_ arguments: [String]) throws -> ToolRun {
+        let process = Process()
+        process.executableURL = tool
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return ToolRun(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// A fresh empty temporary directory.
+    public static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("varaudit-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
