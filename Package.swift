@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
         .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "Networks", targets: ["Networks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,10 +28,11 @@ let package = Package(
         ),
         .target(name: "Checkpoints", dependencies: ["Tensors"]),
         .target(name: "Imaging", dependencies: ["CImageCodecs", "Tensors"]),
+        .target(name: "Networks", dependencies: ["Tensors", "Checkpoints"]),
         .executableTarget(
             name: "varaudit",
             dependencies: [
-                "Tensors", "Checkpoints", "Imaging",
+                "Tensors", "Checkpoints", "Imaging", "Networks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -42,6 +44,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+        .testTarget(name: "NetworksTests", dependencies: ["Networks", "Imaging", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "varaudit"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,250 @@
+import Foundation
+
+/// diffusers `AutoencoderKL` config (`vae/config.json`); absent keys take diffusers' defaults.
+public struct AutoencoderKLConfig: CheckpointConfig, Equatable {
+    public var source = "<memory>"
+    /// Image channels in (default 3).
+    public var inChannels: Int
+    /// Image channels out (default 3).
+    public var outChannels: Int
+    /// Encoder blocks (default one DownEncoderBlock2D).
+    public var downBlockTypes: [String]
+    /// Decoder blocks (default one UpDecoderBlock2D).
+    public var upBlockTypes: [String]
+    /// Channels per block (default [64]).
+    public var blockOutChannels: [Int]
+    /// ResNets per encoder block (default 1; decoder blocks have one more).
+    public var layersPerBlock: Int
+    /// Activation (default "silu").
+    public var actFn: String
+    /// Latent channels (default 4).
+    public var latentChannels: Int
+    /// Group norm groups (default 32).
+    public var normNumGroups: Int
+    /// Image size trained at (default 32).
+    public var sampleSize: Int
+    /// Latents are multiplied by this before the UNet (default 0.18215).
+    public var scalingFactor: Double
+    /// Latent shift (default nil).
+    public var shiftFactor: Double?
+    /// Run the VAE in float32 (default true).
+    public var forceUpcast: Bool
+    /// Whether quant_conv exists (default true).
+    public var useQuantConv: Bool
+    /// Whether post_quant_conv exists (default true).
+    public var usePostQuantConv: Bool
+    /// Whether the mid block has attention (default true).
+    public var midBlockAddAttention: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case inChannels = "in_channels"
+        case outChannels = "out_channels"
+        case downBlockTypes = "down_block_types"
+        case upBlockTypes = "up_block_types"
+        case blockOutChannels = "block_out_channels"
+        case layersPerBlock = "layers_per_block"
+        case actFn = "act_fn"
+        case latentChannels = "latent_channels"
+        case normNumGroups = "norm_num_groups"
+        case sampleSize = "sample_size"
+        case scalingFactor = "scaling_factor"
+        case shiftFactor = "shift_factor"
+        case forceUpcast = "force_upcast"
+        case useQuantConv = "use_quant_conv"
+        case usePostQuantConv = "use_post_quant_conv"
+        case midBlockAddAttention = "mid_block_add_attention"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        inChannels = try c.value(.inChannels, 3)
+        outChannels = try c.value(.outChannels, 3)
+        downBlockTypes = try c.value(.downBlockTypes, ["DownEncoderBlock2D"])
+        upBlockTypes = try c.value(.upBlockTypes, ["UpDecoderBlock2D"])
+        blockOutChannels = try c.value(.blockOutChannels, [64])
+        layersPerBlock = try c.value(.layersPerBlock, 1)
+        actFn = try c.value(.actFn, "silu")
+        latentChannels = try c.value(.latentChannels, 4)
+        normNumGroups = try c.value(.normNumGroups, 32)
+        sampleSize = try c.value(.sampleSize, 32)
+        scalingFactor = try c.value(.scalingFactor, 0.18215)
+        shiftFactor = try c.decodeIfPresent(Double.self, forKey: .shiftFactor)
+        forceUpcast = try c.value(.forceUpcast, true)
+        useQuantConv = try c.value(.useQuantConv, true)
+        usePostQuantConv = try c.value(.usePostQuantConv, true)
+        midBlockAddAttention = try c.value(.midBlockAddAttention, true)
+    }
+
+    public func validate() throws {
+        let supported = SupportedConfigValues.self
+        if !supported.activations.contains(actFn) { throw unsupported("act_fn", actFn, supported: supported.activations) }
+        for t in downBlockTypes where !supported.vaeDownBlocks.contains(t) {
+            throw unsupported("down_block_types", t, supported: supported.vaeDownBlocks)
+        }
+        for t in upBlockTypes where !supported.vaeUpBlocks.contains(t) {
+            throw unsupported("up_block_types", t, supported: supported.vaeUpBlocks)
+        }
+        guard !blockOutChannels.isEmpty, downBlockTypes.count == blockOutChannels.count,
+            upBlockTypes.count == blockOutChannels.count
+        else {
+            throw invalid(
+                "block_out_channels",
+                "\(blockOutChannels.count) channels for \(downBlockTypes.count) down and \(upBlockTypes.count) up blocks"
+            )
+        }
+        for ch in blockOutChannels where normNumGroups <= 0 || ch <= 0 || ch % normNumGroups != 0 {
+            throw invalid("norm_num_groups", "\(ch) channels are not divisible into \(normNumGroups) groups")
+        }
+        if layersPerBlock < 1 { throw invalid("layers_per_block", "must be ≥ 1") }
+        if latentChannels < 1 { throw invalid("latent_channels", "must be ≥ 1") }
+        if !(scalingFactor > 0) { throw invalid("scaling_factor", "must be > 0") }
+    }
+}
+
+/// A diffusers scheduler config (`scheduler/scheduler_config.json`).
+///
+/// Fields every scheduler shares take diffusers' common defaults; fields whose default differs per
+/// scheduler class (or that only some classes have) are `nil` when absent, for the scheduler to resolve.
+public struct SchedulerConfig: CheckpointConfig, Equatable {
+    public var source = "<memory>"
+    /// The scheduler class that wrote the config (e.g. "PNDMScheduler"); nil when absent.
+    public var className: String?
+    /// diffusers version that wrote it.
+    public var diffusersVersion: String?
+    /// Training timesteps (default 1000).
+    public var numTrainTimesteps: Int
+    /// First beta (default 0.0001).
+    public var betaStart: Double
+    /// Last beta (default 0.02).
+    public var betaEnd: Double
+    /// "linear", "scaled_linear" or "squaredcos_cap_v2" (default "linear").
+    public var betaSchedule: String
+    /// Explicit betas (default nil).
+    public var trainedBetas: [Double]?
+    /// What the model predicts (default "epsilon").
+    public var predictionType: String
+    /// Offset added to inference timesteps (default 0).
+    public var stepsOffset: Int
+    /// PNDM: skip the Runge-Kutta warm-up steps (class default false).
+    public var skipPrkSteps: Bool?
+    /// PNDM/DDIM: final alpha-cumprod is 1 (class default true).
+    public var setAlphaToOne: Bool?
+    /// DDIM: clip the predicted sample (class default true).
+    public var clipSample: Bool?
+    /// DDIM: clipping range (class default 1.0).
+    public var clipSampleRange: Double?
+    /// "leading", "trailing" or "linspace"; absent in old configs (see `resolvedTimestepSpacing`).
+    public var timestepSpacing: String?
+    /// Dynamic thresholding (class default false).
+    public var thresholding: Bool?
+    /// Dynamic thresholding ratio (class default 0.995).
+    public var dynamicThresholdingRatio: Double?
+    /// Dynamic thresholding maximum (class default 1.0).
+    public var sampleMaxValue: Double?
+    /// Euler/DPM: Karras sigmas (class default false).
+    public var useKarrasSigmas: Bool?
+    /// DPM-Solver order (class default 2).
+    public var solverOrder: Int?
+    /// DPM-Solver algorithm (class default "dpmsolver++").
+    public var algorithmType: String?
+    /// DPM-Solver second-order type (class default "midpoint").
+    public var solverType: String?
+    /// DPM-Solver: lower order in the final steps (class default true).
+    public var lowerOrderFinal: Bool?
+    /// DPM-Solver final sigma (class default "zero").
+    public var finalSigmasType: String?
+    /// Euler sigma interpolation (class default "linear").
+    public var interpolationType: String?
+    /// Rescale betas to zero terminal SNR (class default false).
+    public var rescaleBetasZeroSnr: Bool?
+
+    /// `timestep_spacing`, or the class default of current diffusers when absent
+    /// ("leading" for PNDM and DDIM, "linspace" for Euler, Euler-ancestral and DPM-Solver).
+    public var resolvedTimestepSpacing: String {
+        if let timestepSpacing { return timestepSpacing }
+        switch className {
+        case "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler":
+            return "linspace"
+        default:
+            return "leading"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case className = "_class_name"
+        case diffusersVersion = "_diffusers_version"
+        case numTrainTimesteps = "num_train_timesteps"
+        case betaStart = "beta_start"
+        case betaEnd = "beta_end"
+        case betaSchedule = "beta_schedule"
+        case trainedBetas = "trained_betas"
+        case predictionType = "prediction_type"
+        case stepsOffset = "steps_offset"
+        case skipPrkSteps = "skip_prk_steps"
+        case setAlphaToOne = "set_alpha_to_one"
+        case clipSample = "clip_sample"
+        case clipSampleRange = "clip_sample_range"
+        case timestepSpacing = "timestep_spacing"
+        case thresholding
+        case dynamicThresholdingRatio = "dynamic_thresholding_ratio"
+        case sampleMaxValue = "sample_max_value"
+        case useKarrasSigmas = "use_karras_sigmas"
+        case solverOrder = "solver_order"
+        case algorithmType = "algorithm_type"
+        case solverType = "solver_type"
+        case lowerOrderFinal = "lower_order_final"
+        case finalSigmasType = "final_sigmas_type"
+        case interpolationType = "interpolation_type"
+        case rescaleBetasZeroSnr = "rescale_betas_zero_snr"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        className = try c.decodeIfPresent(String.self, forKey: .className)
+        diffusersVersion = try c.decodeIfPresent(String.self, forKey: .diffusersVersion)
+        numTrainTimesteps = try c.value(.numTrainTimesteps, 1000)
+        betaStart = try c.value(.betaStart, 0.0001)
+        betaEnd = try c.value(.betaEnd, 0.02)
+        betaSchedule = try c.value(.betaSchedule, "linear")
+        trainedBetas = try c.decodeIfPresent([Double].self, forKey: .trainedBetas)
+        predictionType = try c.value(.predictionType, "epsilon")
+        stepsOffset = try c.value(.stepsOffset, 0)
+        skipPrkSteps = try c.decodeIfPresent(Bool.self, forKey: .skipPrkSteps)
+        setAlphaToOne = try c.decodeIfPresent(Bool.self, forKey: .setAlphaToOne)
+        clipSample = try c.decodeIfPresent(Bool.self, forKey: .clipSample)
+        clipSampleRange = try c.decodeIfPresent(Double.self, forKey: .clipSampleRange)
+        timestepSpacing = try c.decodeIfPresent(String.self, forKey: .timestepSpacing)
+        thresholding = try c.decodeIfPresent(Bool.self, forKey: .thresholding)
+        dynamicThresholdingRatio = try c.decodeIfPresent(Double.self, forKey: .dynamicThresholdingRatio)
+        sampleMaxValue = try c.decodeIfPresent(Double.self, forKey: .sampleMaxValue)
+        useKarrasSigmas = try c.decodeIfPresent(Bool.self, forKey: .useKarrasSigmas)
+        solverOrder = try c.decodeIfPresent(Int.self, forKey: .solverOrder)
+        algorithmType = try c.decodeIfPresent(String.self, forKey: .algorithmType)
+        solverType = try c.decodeIfPresent(String.self, forKey: .solverType)
+        lowerOrderFinal = try c.decodeIfPresent(Bool.self, forKey: .lowerOrderFinal)
+        finalSigmasType = try c.decodeIfPresent(String.self, forKey: .finalSigmasType)
+        interpolationType = try c.decodeIfPresent(String.self, forKey: .interpolationType)
+        rescaleBetasZeroSnr = try c.decodeIfPresent(Bool.self, forKey: .rescaleBetasZeroSnr)
+    }
+
+    public func validate() throws {
+        let supported = SupportedConfigValues.self
+        if let n = className, !supported.schedulers.contains(n) { throw unsupported("_class_name", n, supported: supported.schedulers) }
+        if !supported.betaSchedules.contains(betaSchedule) {
+            throw unsupported("beta_schedule", betaSchedule, supported: supported.betaSchedules)
+        }
+        if !supported.predictionTypes.contains(predictionType) {
+            throw unsupported("prediction_type", predictionType, supported: supported.predictionTypes)
+        }
+        if let t = timestepSpacing, !supported.timestepSpacings.contains(t) {
+            throw unsupported("timestep_spacing", t, supported: supported.timestepSpacings)
+        }
+        if numTrainTimesteps < 1 { throw invalid("num_train_timesteps", "must be ≥ 1") }
+        if let b = trainedBetas, b.count != numTrainTimesteps {
+            throw invalid("trained_betas", "\(b.count) betas for \(numTrainTimesteps) timesteps")
+        }
+        if !(betaStart > 0 && betaEnd >= betaStart && betaEnd < 1) {
+            throw invalid("beta_start", "betas \(betaStart)…\(betaEnd) must satisfy 0 < start ≤ end < 1")
+        }
+    }
+}
