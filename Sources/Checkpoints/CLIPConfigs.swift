@@ -78,9 +78,9 @@ public struct CLIPVisionConfig: CheckpointConfig, Equatable {
     }
 
     public func validate() throws {
-        let supported = SupportedConfigValues.self
-        if !supported.clipActivations.contains(hiddenAct) {
-            throw unsupported("hidden_act", hiddenAct, supported: supported.clipActivations)
+        let known = SupportedConfigValues.self
+        if !known.clipActivations.contains(hiddenAct) {
+            throw unsupported("hidden_act", hiddenAct, supported: known.clipActivations)
         }
         guard numAttentionHeads > 0, hiddenSize > 0, hiddenSize % numAttentionHeads == 0 else {
             throw invalid(

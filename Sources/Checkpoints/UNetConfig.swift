@@ -161,22 +161,22 @@ public struct UNet2DConditionConfig: CheckpointConfig, Equatable {
     }
 
     public func validate() throws {
-        let supported = SupportedConfigValues.self
-        if !supported.activations.contains(actFn) { throw unsupported("act_fn", actFn, supported: supported.activations) }
-        for t in downBlockTypes where !supported.unetDownBlocks.contains(t) {
-            throw unsupported("down_block_types", t, supported: supported.unetDownBlocks)
+        let known = SupportedConfigValues.self
+        if !known.activations.contains(actFn) { throw unsupported("act_fn", actFn, supported: known.activations) }
+        for t in downBlockTypes where !known.unetDownBlocks.contains(t) {
+            throw unsupported("down_block_types", t, supported: known.unetDownBlocks)
         }
-        for t in upBlockTypes where !supported.unetUpBlocks.contains(t) {
-            throw unsupported("up_block_types", t, supported: supported.unetUpBlocks)
+        for t in upBlockTypes where !known.unetUpBlocks.contains(t) {
+            throw unsupported("up_block_types", t, supported: known.unetUpBlocks)
         }
-        if let m = midBlockType, !supported.unetMidBlocks.contains(m) {
-            throw unsupported("mid_block_type", m, supported: supported.unetMidBlocks)
+        if let m = midBlockType, !known.unetMidBlocks.contains(m) {
+            throw unsupported("mid_block_type", m, supported: known.unetMidBlocks)
         }
-        if !supported.timeEmbeddings.contains(timeEmbeddingType) {
-            throw unsupported("time_embedding_type", timeEmbeddingType, supported: supported.timeEmbeddings)
+        if !known.timeEmbeddings.contains(timeEmbeddingType) {
+            throw unsupported("time_embedding_type", timeEmbeddingType, supported: known.timeEmbeddings)
         }
-        if !supported.resnetTimeScaleShifts.contains(resnetTimeScaleShift) {
-            throw unsupported("resnet_time_scale_shift", resnetTimeScaleShift, supported: supported.resnetTimeScaleShifts)
+        if !known.resnetTimeScaleShifts.contains(resnetTimeScaleShift) {
+            throw unsupported("resnet_time_scale_shift", resnetTimeScaleShift, supported: known.resnetTimeScaleShifts)
         }
         if let t = classEmbedType { throw unsupported("class_embed_type", t, supported: ["null"]) }
         if let t = additionEmbedType { throw unsupported("addition_embed_type", t, supported: ["null"]) }

@@ -76,13 +76,13 @@ public struct AutoencoderKLConfig: CheckpointConfig, Equatable {
     }
 
     public func validate() throws {
-        let supported = SupportedConfigValues.self
-        if !supported.activations.contains(actFn) { throw unsupported("act_fn", actFn, supported: supported.activations) }
-        for t in downBlockTypes where !supported.vaeDownBlocks.contains(t) {
-            throw unsupported("down_block_types", t, supported: supported.vaeDownBlocks)
+        let known = SupportedConfigValues.self
+        if !known.activations.contains(actFn) { throw unsupported("act_fn", actFn, supported: known.activations) }
+        for t in downBlockTypes where !known.vaeDownBlocks.contains(t) {
+            throw unsupported("down_block_types", t, supported: known.vaeDownBlocks)
         }
-        for t in upBlockTypes where !supported.vaeUpBlocks.contains(t) {
-            throw unsupported("up_block_types", t, supported: supported.vaeUpBlocks)
+        for t in upBlockTypes where !known.vaeUpBlocks.contains(t) {
+            throw unsupported("up_block_types", t, supported: known.vaeUpBlocks)
         }
         guard !blockOutChannels.isEmpty, downBlockTypes.count == blockOutChannels.count,
             upBlockTypes.count == blockOutChannels.count
@@ -228,16 +228,16 @@ public struct SchedulerConfig: CheckpointConfig, Equatable {
     }
 
     public func validate() throws {
-        let supported = SupportedConfigValues.self
-        if let n = className, !supported.schedulers.contains(n) { throw unsupported("_class_name", n, supported: supported.schedulers) }
-        if !supported.betaSchedules.contains(betaSchedule) {
-            throw unsupported("beta_schedule", betaSchedule, supported: supported.betaSchedules)
+        let known = SupportedConfigValues.self
+        if let n = className, !known.schedulers.contains(n) { throw unsupported("_class_name", n, supported: known.schedulers) }
+        if !known.betaSchedules.contains(betaSchedule) {
+            throw unsupported("beta_schedule", betaSchedule, supported: known.betaSchedules)
         }
-        if !supported.predictionTypes.contains(predictionType) {
-            throw unsupported("prediction_type", predictionType, supported: supported.predictionTypes)
+        if !known.predictionTypes.contains(predictionType) {
+            throw unsupported("prediction_type", predictionType, supported: known.predictionTypes)
         }
-        if let t = timestepSpacing, !supported.timestepSpacings.contains(t) {
-            throw unsupported("timestep_spacing", t, supported: supported.timestepSpacings)
+        if let t = timestepSpacing, !known.timestepSpacings.contains(t) {
+            throw unsupported("timestep_spacing", t, supported: known.timestepSpacings)
         }
         if numTrainTimesteps < 1 { throw invalid("num_train_timesteps", "must be ≥ 1") }
         if let b = trainedBetas, b.count != numTrainTimesteps {

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// Decoding equals Pillow 13's `Image.open(f).convert("RGB")` bit for bit (tolerance 0) for every PNG
-/// layout and JPEG variant in `Tests/Fixtures/images/` (`tools/fixtures/images.py`). JPEG is exact too:
+/// layout and JPEG variant in `Tests/Fixtures/images/` (`tools/fixtures/make_images.py`). JPEG is exact too:
 /// both sides are libjpeg-turbo with islow DCT and fancy upsampling.
 struct CodecDecodeTests {
     @Test func manifestLists21Cases() throws {

@@ -2,7 +2,7 @@ import Foundation
 import Imaging
 import TestSupport
 
-/// `Tests/Fixtures/images/manifest.json`, written by `tools/fixtures/images.py`.
+/// `Tests/Fixtures/images/manifest.json`, written by `tools/fixtures/make_images.py`.
 struct CodecManifest: Decodable {
     struct Case: Decodable {
         let file: String
@@ -31,7 +31,7 @@ struct CodecManifest: Decodable {
     static let caseFiles: [String] = (try? load().cases.map(\.file)) ?? []
 }
 
-/// FNV-1a, 64-bit, as hex: matches `fnv1a64` in `tools/fixtures/images.py`.
+/// FNV-1a, 64-bit, as hex: matches `fnv1a64` in `tools/fixtures/make_images.py`.
 func fnv1a64(_ bytes: [UInt8]) -> String {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in bytes {

@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// Both CLIP-input preprocessings against the references on real photographs
-/// (`tools/fixtures/preprocess.py`: torchvision for `seed`, transformers 5 and Pillow for `clip`).
+/// (`tools/fixtures/make_preprocess.py`: torchvision for `seed`, transformers 5 and Pillow for `clip`).
 struct PreprocessingTests {
     static let photos = ["chelsea.png", "coffee.png", "rocket.jpg"]
 

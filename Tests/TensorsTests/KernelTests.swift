@@ -3,7 +3,7 @@ import Tensors
 import TestSupport
 import Testing
 
-/// Kernels against PyTorch's float32 CPU results (`tools/fixtures/kernels.py`).
+/// Kernels against PyTorch's float32 CPU results (`tools/fixtures/make_kernels.py`).
 /// Tolerance: 1e-4 relative error, with a floor of 1% of the reference's largest magnitude.
 struct KernelTests {
     let ref: SafeTensorsFile
