@@ -9,9 +9,13 @@ let package = Package(
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "Networks", targets: ["Networks"]),
+        .library(name: "Diffusion", targets: ["Diffusion"]),
+        .library(name: "Safety", targets: ["Safety"]),
+        .library(name: "Memorization", targets: ["Memorization"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // System library over OpenBLAS's cblas.h (Debian: libopenblas-dev).
@@ -21,6 +25,15 @@ let package = Package(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]
         ),
+        // C ABI over Debian's static libfaiss.a (which ships no C API).
+        .target(
+            name: "CFaiss",
+            cxxSettings: [.unsafeFlags(["-std=c++17", "-fopenmp"])],
+            linkerSettings: [
+                .linkedLibrary("faiss"), .linkedLibrary("gomp"), .linkedLibrary("lapack"),
+                .linkedLibrary("openblas"), .linkedLibrary("stdc++"),
+            ]
+        ),
         .target(
             name: "Tensors",
             dependencies: ["CBLAS"],
@@ -29,10 +42,18 @@ let package = Package(
         .target(name: "Checkpoints", dependencies: ["Tensors"]),
         .target(name: "Imaging", dependencies: ["CImageCodecs", "Tensors"]),
         .target(name: "Networks", dependencies: ["Tensors", "Checkpoints"]),
+        .target(name: "Diffusion", dependencies: ["Tensors", "Checkpoints", "Networks", "Imaging"]),
+        .target(name: "Safety", dependencies: ["Tensors", "Checkpoints", "Networks", "Imaging"]),
+        .target(
+            name: "Memorization",
+            dependencies: [
+                "Tensors", "Checkpoints", "Imaging", "CFaiss", .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .executableTarget(
             name: "varaudit",
             dependencies: [
-                "Tensors", "Checkpoints", "Imaging", "Networks",
+                "Tensors", "Checkpoints", "Imaging", "Networks", "Diffusion", "Safety", "Memorization",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -45,6 +66,9 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "NetworksTests", dependencies: ["Networks", "Imaging", "TestSupport"]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Networks", "Imaging", "TestSupport"]),
+        .testTarget(name: "SafetyTests", dependencies: ["Safety", "Networks", "Imaging", "TestSupport"]),
+        .testTarget(name: "MemorizationTests", dependencies: ["Memorization", "Imaging", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "varaudit"]),
     ],
     swiftLanguageModes: [.v6]

@@ -229,7 +229,9 @@ public struct SchedulerConfig: CheckpointConfig, Equatable {
 
     public func validate() throws {
         let known = SupportedConfigValues.self
-        if let n = className, !known.schedulers.contains(n) { throw unsupported("_class_name", n, supported: known.schedulers) }
+        if let n = className, !known.schedulers.contains(n) {
+            throw unsupported("_class_name", n, supported: known.schedulers)
+        }
         if !known.betaSchedules.contains(betaSchedule) {
             throw unsupported("beta_schedule", betaSchedule, supported: known.betaSchedules)
         }

@@ -1,0 +1,9 @@
+/// Errors raised by the Diffusion module; they name the file, key or argument at fault.
+public struct DiffusionError: Error, CustomStringConvertible, Sendable {
+    /// What is wrong, naming the file, key or argument.
+    public let message: String
+
+    public init(_ message: String) { self.message = message }
+
+    public var description: String { message }
+}
