@@ -7,6 +7,9 @@ struct VarAudit: ParsableCommand {
         commandName: "varaudit",
         abstract: "Audit the Stable Diffusion image-variations model for safety and memorization.",
         version: "0.1.0",
-        subcommands: [Inspect.self, PreprocessImages.self]
+        subcommands: [
+            Inspect.self,
+            PreprocessImages.self,
+        ]
     )
 }
