@@ -10,6 +10,8 @@ public final class WeightBinder {
     private final class Ledger {
         let archive: any TensorArchive
         var taken: Set<String> = []
+        /// Set for a binder that makes up weights (benchmarks): the generator state.
+        var randomState: UInt64?
         init(_ archive: any TensorArchive) { self.archive = archive }
     }
 
@@ -26,6 +28,15 @@ public final class WeightBinder {
     /// A binder over tensors in memory, labelled `name` in errors.
     public convenience init(tensors: [String: Tensor], name: String = "<memory>") {
         self.init(InMemoryTensorArchive(tensors, name: name))
+    }
+
+    /// A binder that makes up every tensor it is asked for (for benchmarks at full size without a checkpoint):
+    /// rank ≥ 2 weights uniform in ±1/√fan_in, 1-D `weight`s 1, other 1-D tensors 0. It holds no keys, so
+    /// `contains` is false, `takeIfPresent` gives `nil`, and `finish()` passes.
+    public static func random(seed: UInt64 = 0) -> WeightBinder {
+        let binder = WeightBinder(InMemoryTensorArchive([:], name: "<random weights>"))
+        binder.ledger.randomState = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        return binder
     }
 
     private init(ledger: Ledger, prefix: String) {
@@ -51,6 +62,7 @@ public final class WeightBinder {
     /// The tensor at `key`, which must have exactly `shape`; errors name the file, the full key and both shapes.
     public func take(_ key: String, shape: [Int]) throws -> Tensor {
         let full = fullKey(key)
+        if ledger.randomState != nil { return madeUp(full, shape: shape) }
         let archive = ledger.archive
         guard archive.contains(full) else {
             throw CheckpointError(file: archive.fileDescription, key: full, "missing tensor (expected shape \(shape))")
@@ -80,6 +92,27 @@ public final class WeightBinder {
     /// The tensor at `key` if present (with `shape`), else `nil`.
     public func takeIfPresent(_ key: String, shape: [Int]) throws -> Tensor? {
         contains(key) ? try take(key, shape: shape) : nil
+    }
+
+    /// A made-up tensor for a random binder (xorshift64*, deterministic per seed and call order).
+    private func madeUp(_ key: String, shape: [Int]) -> Tensor {
+        if shape.count < 2 {
+            return Tensor(repeating: key.hasSuffix("weight") ? 1 : 0, shape: shape)
+        }
+        let bound = 1 / Float(max(shape.dropFirst().reduce(1, *), 1)).squareRoot()
+        var state = ledger.randomState ?? 1
+        var t = Tensor(zeros: shape)
+        t.withUnsafeMutableBufferPointer { p in
+            for i in p.indices {
+                state ^= state >> 12
+                state ^= state << 25
+                state ^= state >> 27
+                let u = Float((state &* 0x2545_F491_4F6C_DD1D) >> 40) / Float(1 << 24)  // [0, 1)
+                p[i] = (2 * u - 1) * bound
+            }
+        }
+        ledger.randomState = state
+        return t
     }
 
     /// Marks `key` as deliberately unused (e.g. an int64 `position_ids` buffer).
