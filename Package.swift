@@ -40,7 +40,7 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "Checkpoints", dependencies: ["Tensors"]),
-        .target(name: "Imaging", dependencies: ["CImageCodecs", "Tensors"]),
+        .target(name: "Imaging", dependencies: ["CImageCodecs", "Tensors", "Checkpoints"]),
         .target(name: "Networks", dependencies: ["Tensors", "Checkpoints"]),
         .target(name: "Diffusion", dependencies: ["Tensors", "Checkpoints", "Networks", "Imaging"]),
         .target(name: "Safety", dependencies: ["Tensors", "Checkpoints", "Networks", "Imaging"]),

@@ -78,13 +78,17 @@ public struct DiffusersPipelineFolder: Sendable {
 
     /// The preferred weight file of component `name` (safetensors over `.bin`).
     public func weightsURL(for name: String) throws -> URL {
-        let dir = try component(name).directory
-        for file in Self.weightFileNames {
+        try Self.weightsURL(in: component(name).directory)
+    }
+
+    /// The preferred weight file in a model folder (one of `weightFileNames`, safetensors first).
+    public static func weightsURL(in dir: URL) throws -> URL {
+        for file in weightFileNames {
             let candidate = dir.appendingPathComponent(file)
             if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
         }
         throw CheckpointError(
-            file: dir.path, key: name, "no weights (looked for \(Self.weightFileNames.joined(separator: ", ")))")
+            file: dir.path, "no weights (looked for \(weightFileNames.joined(separator: ", ")))")
     }
 
     /// Opens the weights of component `name`.

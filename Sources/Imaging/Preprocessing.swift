@@ -1,3 +1,4 @@
+import Checkpoints
 import Tensors
 
 /// Mean and standard deviation OpenAI's CLIP normalizes with (per RGB channel).
@@ -137,5 +138,38 @@ public enum Preprocess {
         guard mean.count == 3, std.count == 3, std.allSatisfy({ $0 > 0 }) else {
             throw ImagingError("preprocessing: image_mean and image_std need 3 values with std > 0, got \(mean) and \(std)")
         }
+    }
+}
+
+extension CLIPProcessorSettings {
+    /// The settings of a transformers `preprocessor_config.json`.
+    public init(_ config: CLIPPreprocessorConfig) {
+        self.init()
+        doResize = config.doResize
+        switch config.size {
+        case .shortestEdge(let n):
+            shortestEdge = n
+            resizeTo = nil
+        case .exact(let h, let w):
+            shortestEdge = nil
+            resizeTo = (h, w)
+        }
+        doCenterCrop = config.doCenterCrop
+        cropHeight = config.cropSize.height
+        cropWidth = config.cropSize.width
+        doRescale = config.doRescale
+        rescaleFactor = config.rescaleFactor
+        doNormalize = config.doNormalize
+        mean = config.imageMean.map { Float($0) }
+        std = config.imageStd.map { Float($0) }
+    }
+
+    /// transformers' defaults for an encoder of input side `size`: shortest edge and crop both `size`.
+    public static func square(_ size: Int) -> CLIPProcessorSettings {
+        var s = CLIPProcessorSettings()
+        s.shortestEdge = size
+        s.cropHeight = size
+        s.cropWidth = size
+        return s
     }
 }

@@ -1,8 +1,9 @@
 import Dispatch
 import Foundation
 
-/// Number of worker threads used by elementwise and norm kernels.
-public let kernelThreadCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+/// Number of worker threads used by elementwise and norm kernels (default: all cores). Set it once at start-up,
+/// before any kernel runs (e.g. from a `--threads` option); together with `blasThreadCount`.
+nonisolated(unsafe) public var kernelThreadCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
 /// Runs `body(range)` over `0..<count` split into contiguous chunks, on all cores when the work is large
 /// enough (`count × costPerItem ≥ ~64k`), otherwise inline.

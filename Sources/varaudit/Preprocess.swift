@@ -27,6 +27,9 @@ extension VarAudit {
         @Option(help: "Output side S for seed mode (the encoder's image_size).")
         var size = 224
 
+        @Option(help: "A transformers preprocessor_config.json for clip mode (default: the lambdalabs settings).")
+        var preprocessorConfig: String?
+
         @Option(help: "Largest accepted image, in pixels.")
         var maxPixels = RGBImage.defaultMaxPixels
 
@@ -39,19 +42,25 @@ extension VarAudit {
         }
 
         func run() throws {
+            let settings = try preprocessorConfig.map {
+                CLIPProcessorSettings(try CLIPPreprocessorConfig.load(url: URL(fileURLWithPath: $0)))
+            } ?? CLIPProcessorSettings()
             var batch: [Tensor] = []
             for (i, path) in images.enumerated() {
                 let image = try RGBImage.load(contentsOf: URL(fileURLWithPath: path), maxPixels: maxPixels)
                 let x: Tensor
                 switch mode {
                 case .seed: x = try Preprocess.seed(image, size: size)
-                case .clip: x = try Preprocess.clip(image)
+                case .clip: x = try Preprocess.clip(image, settings: settings)
                 }
                 batch.append(try x.reshaped([1] + x.shape))
                 if images.count > 4 { progress("preprocess \(i + 1)/\(images.count)") }
             }
+            guard batch.allSatisfy({ $0.shape == batch[0].shape }) else {
+                throw ValidationError("images preprocess to different sizes \(batch.map(\.shape)); use a crop")
+            }
             let stacked = try concat(batch, axis: 0)
-            try NPY.write(stacked, to: URL(fileURLWithPath: out))
+            try writeAtomically(to: out) { try NPY.write(stacked, to: $0) }
             print("wrote \(out) \(stacked.shape)")
         }
     }

@@ -10,6 +10,7 @@ struct VarAudit: ParsableCommand {
         subcommands: [
             Inspect.self,
             PreprocessImages.self,
+            Embed.self,
         ]
     )
 }
