@@ -161,3 +161,18 @@ public struct Tensor: @unchecked Sendable {
 extension Tensor: CustomStringConvertible {
     public var description: String { "Tensor\(shape)" }
 }
+
+extension Tensor {
+    /// Rows `range` of the first axis (a copy): `x[range]` in torch.
+    public func slice(batch range: Range<Int>) throws -> Tensor {
+        guard rank >= 1, range.lowerBound >= 0, range.upperBound <= shape[0] else {
+            throw TensorError("slice", "rows \(range) out of \(shape)")
+        }
+        let row = count / max(shape[0], 1)
+        var out = Tensor(uninitialized: [range.count] + shape.dropFirst())
+        if out.count > 0 {
+            out.storage.base.update(from: storage.base + range.lowerBound * row, count: range.count * row)
+        }
+        return out
+    }
+}
