@@ -147,7 +147,7 @@ struct RunManifest {
                 throw ValidationError("\(url.path): not a manifest written by varaudit")
             }
             let old = existing["parameters"] as? [String: Any] ?? [:]
-            guard NSDictionary(dictionary: old).isEqual(to: parameters), existing["model"] as? String == model else {
+            guard try canonicalJSON(old) == canonicalJSON(parameters), existing["model"] as? String == model else {
                 throw ValidationError(
                     "\(url.path) belongs to a run with another model or parameters; choose another --out folder")
             }
@@ -182,4 +182,11 @@ struct RunManifest {
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
         try writeAtomically(to: url.path) { try data.write(to: $0) }
     }
+}
+
+/// A JSON object's text after one parse round trip, with sorted keys: equal for equal values.
+func canonicalJSON(_ object: [String: Any]) throws -> Data {
+    let once = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    let parsed = try JSONSerialization.jsonObject(with: once)
+    return try JSONSerialization.data(withJSONObject: parsed, options: [.sortedKeys])
 }
