@@ -103,7 +103,7 @@ public enum SupportedConfigValues {
     /// CLIP `hidden_act`.
     public static let clipActivations = ["quick_gelu", "gelu"]
     /// Preprocessor `resample` (PIL filter numbers: 2 bilinear, 3 bicubic).
-    public static let resampleFilters = [2, 3]
+    public static let resampleFilters = [3]  // PIL bicubic: the only resampler our clip preprocessing has
 }
 
 /// Coding key from a string, for reading nested or dynamic keys.

@@ -29,34 +29,6 @@ public enum HiddenActivation: String, Sendable {
     }
 }
 
-/// `nn.Linear`: `x · Wᵀ + b`.
-struct Linear {
-    let weight: Tensor
-    let bias: Tensor?
-
-    init(_ w: WeightBinder, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
-        weight = try w.take("weight", shape: [outFeatures, inFeatures])
-        self.bias = bias ? try w.take("bias", shape: [outFeatures]) : nil
-    }
-
-    func callAsFunction(_ x: Tensor) throws -> Tensor { try linear(x, weight: weight, bias: bias) }
-}
-
-/// `nn.LayerNorm` over the last axis.
-struct LayerNorm {
-    let weight: Tensor
-    let bias: Tensor
-    let eps: Float
-
-    init(_ w: WeightBinder, size: Int, eps: Float) throws {
-        weight = try w.take("weight", shape: [size])
-        bias = try w.take("bias", shape: [size])
-        self.eps = eps
-    }
-
-    func callAsFunction(_ x: Tensor) throws -> Tensor { try layerNorm(x, weight: weight, bias: bias, eps: eps) }
-}
-
 /// transformers `CLIPAttention`: multi-head self-attention with biased q/k/v/out projections.
 struct CLIPAttention {
     let q, k, v, out: Linear

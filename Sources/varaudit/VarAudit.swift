@@ -10,7 +10,11 @@ struct VarAudit: ParsableCommand {
         subcommands: [
             Inspect.self,
             PreprocessImages.self,
+            SafetyCheck.self,
+            Concepts.self,
             Embed.self,
+            Generate.self,
+            Bench.self,
         ]
     )
 }

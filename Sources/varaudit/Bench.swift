@@ -1,0 +1,125 @@
+import ArgumentParser
+import Checkpoints
+import Foundation
+import Networks
+import Tensors
+
+extension VarAudit {
+    /// `varaudit bench`: times one component at full size with made-up weights.
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time a component at full SD v1 size with random weights (use a release build).",
+            discussion: """
+                Prints seconds per call: the minimum over --runs timed calls after one warm-up call. \
+                clip: ViT-L/14 image encoder on [batch, 3, 224, 224]. unet: one UNet call on latents \
+                [batch, 4, size/8, size/8] (batch 2 = one guided step). vae: VAE decode to size×size. \
+                tools/bench/ runs the same through PyTorch and prints the ratio.
+                """
+        )
+
+        enum Component: String, ExpressibleByArgument, CaseIterable { case clip, unet, vae }
+        enum Preset: String, ExpressibleByArgument, CaseIterable { case sdV1 = "sd-v1" }
+
+        @Option(help: "Component: \(Component.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var component: Component
+
+        @Option(help: "Model sizes: sd-v1 (lambdalabs/sd-image-variations-diffusers).")
+        var preset: Preset = .sdV1
+
+        @Option(help: "Batch size (default: 1; the UNet's default is 2, one guided step).")
+        var batch: Int?
+
+        @Option(help: "Image side in pixels for unet and vae.")
+        var size = 512
+
+        @Option(help: "Timed runs (the minimum is reported).")
+        var runs = 3
+
+        @Option(help: "Threads for BLAS and our kernels (default: all cores).")
+        var threads: Int?
+
+        @Flag(help: "Print JSON: {\"component\", \"seconds\", \"runs\", \"batch\", \"size\", \"threads\", \"peak_rss_mb\"}.")
+        var json = false
+
+        func validate() throws {
+            if runs < 1 { throw ValidationError("--runs must be at least 1") }
+            if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
+            if size < 8 || size % 8 != 0 { throw ValidationError("--size must be a positive multiple of 8, got \(size)") }
+            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        }
+
+        func run() throws {
+            if let threads {
+                kernelThreadCount = threads
+                blasThreadCount = threads
+            }
+            let b = batch ?? (component == .unet ? 2 : 1)
+            let call = try makeCall(batch: b)
+            _ = try call()  // warm-up
+            var times: [Double] = []
+            for _ in 0..<runs {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try call()
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            let best = times.min() ?? 0
+            let rss = peakResidentMegabytes()
+            if json {
+                try printJSON([
+                    "component": component.rawValue, "preset": preset.rawValue, "seconds": best, "all_seconds": times,
+                    "runs": runs, "batch": b, "size": component == .clip ? 224 : size,
+                    "threads": threads ?? kernelThreadCount, "peak_rss_mb": rss,
+                ])
+            } else {
+                print(String(format: "%@ (%@, batch %d): %.4f s per call (min of %d; peak RSS %.0f MB)",
+                             component.rawValue, preset.rawValue, b, best, runs, rss))
+            }
+        }
+
+        /// Builds the network with random weights and returns one timed call.
+        private func makeCall(batch b: Int) throws -> () throws -> Tensor {
+            switch component {
+            case .clip:
+                let config = try ModelPresets.clipViTL14()
+                let encoder = try CLIPVisionEncoder(config: config, weights: .random(seed: 1))
+                let x = randomInput([b, 3, config.imageSize, config.imageSize])
+                return { try encoder(x).imageEmbeds }
+            case .unet:
+                let config = try ModelPresets.sdV1UNet()
+                let unet = try UNet2DConditionModel(config: config, weights: .random(seed: 1))
+                let x = randomInput([b, config.inChannels, size / 8, size / 8])
+                let context = randomInput([b, 1, config.crossAttentionDim[0]])
+                return { try unet(x, timestep: 500, encoderHiddenStates: context) }
+            case .vae:
+                let config = try ModelPresets.sdV1VAE()
+                let vae = try VAEDecoder(config: config, weights: .random(seed: 1))
+                let scale = 1 << (config.blockOutChannels.count - 1)
+                let z = randomInput([b, config.latentChannels, size / scale, size / scale])
+                return { try vae.decode(z) }
+            }
+        }
+    }
+}
+
+/// A deterministic input in [-1, 1).
+func randomInput(_ shape: [Int]) -> Tensor {
+    var state: UInt32 = 12345
+    var t = Tensor(zeros: shape)
+    t.withUnsafeMutableBufferPointer { p in
+        for i in p.indices {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            p[i] = Float(state >> 8) / Float(1 << 23) - 1
+        }
+    }
+    return t
+}
+
+/// Peak resident set size of this process (`VmHWM`), in megabytes.
+func peakResidentMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+        return kb / 1024
+    }
+    return 0
+}
