@@ -2,6 +2,7 @@ import ArgumentParser
 import Diffusion
 import Foundation
 import Imaging
+import Safety
 import Tensors
 
 extension VarAudit {
@@ -14,6 +15,9 @@ extension VarAudit {
                 OUT/manifest.json. Each input gets a fresh torch-compatible generator seeded with --seed, so \
                 the outputs equal diffusers' pipeline called once per input with num_images_per_prompt=N, \
                 generator=torch.Generator("cpu").manual_seed(SEED) and the model card's preprocessed tensor. \
+                When the model folder has a safety_checker (and no --no-safety), every output is checked as \
+                diffusers does; flagged outputs are handled by --on-unsafe (black, as diffusers; blur; keep) \
+                and every verdict with all its scores goes to the manifest. \
                 A run that stopped resumes: inputs already finished (listed in the manifest, files present) \
                 are skipped; a different set of parameters in the same folder is refused.
                 """
@@ -55,6 +59,9 @@ extension VarAudit {
         @Flag(help: "Do not run the safety checker on the outputs.")
         var noSafety = false
 
+        @Option(help: "What to do with a flagged output: black (as diffusers), blur or keep.")
+        var onUnsafe: UnsafeImagePolicy = .black
+
         @Option(help: "Output folder.")
         var out: String
 
@@ -76,6 +83,9 @@ extension VarAudit {
             }
             let loadStart = Date()
             let pipeline = try ImageVariationPipeline.load(directory: URL(fileURLWithPath: model))
+            let checker = try noSafety ? nil : SafetyCheckerLocation.find(in: URL(fileURLWithPath: model)).map {
+                try SafetyChecker(location: $0)
+            }
             var config = ImageVariationPipeline.Configuration()
             config.variations = variations
             config.steps = steps
@@ -89,14 +99,11 @@ extension VarAudit {
                 "variations": variations, "steps": steps, "guidance": Double(guidance), "seed": seed,
                 "scheduler": scheduler?.rawValue ?? pipeline.schedulerConfig.className ?? "", "eta": Double(eta),
                 "height": config.height ?? 0, "width": config.width ?? 0,
-                "safety": !noSafety && pipeline.safetyCheckerDirectory != nil,
+                "safety": checker != nil, "on_unsafe": checker == nil ? "" : onUnsafe.rawValue,
             ]
             let outDir = URL(fileURLWithPath: out)
             var manifest = try RunManifest(directory: outDir, model: model, parameters: parameters)
             progress("loaded \(model) in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s")
-            if !noSafety, pipeline.safetyCheckerDirectory != nil {
-                progress("note: this build does not run the safety checker yet; outputs are not screened")
-            }
             for (index, (file, stem)) in zip(files, stems).enumerated() {
                 let names = (0..<variations).map { "\(stem)-\($0).png" }
                 if manifest.isFinished(input: file, outputs: names) {
@@ -113,17 +120,25 @@ extension VarAudit {
                         stem, step.step, step.total, perStep, perStep * Double(step.total - step.step)))
                     return true
                 }
-                for (k, generated) in result.images.enumerated() {
+                let verdicts = try checker?.check(result.images, labels: names)
+                for (k, var generated) in result.images.enumerated() {
                     var text = parameters
                     text["model"] = model
                     text["input"] = file
                     text["variation"] = k
+                    if let verdict = verdicts?[k] {
+                        text["nsfw"] = verdict.flagged
+                        generated = onUnsafe.apply(to: generated, verdict: verdict)
+                        if verdict.flagged { progress("\(names[k]): flagged by the safety checker (\(onUnsafe.rawValue))") }
+                    }
                     let json = String(decoding: try JSONSerialization.data(withJSONObject: text, options: [.sortedKeys]), as: UTF8.self)
                     try writeAtomically(to: outDir.appendingPathComponent(names[k]).path) {
                         try generated.write(to: $0, format: .png, text: [("parameters", json)])
                     }
                 }
-                try manifest.record(input: file, outputs: names, seconds: Date().timeIntervalSince(started))
+                try manifest.record(
+                    input: file, outputs: names, seconds: Date().timeIntervalSince(started),
+                    safety: verdicts?.map(\.jsonObject))
                 print(names.map { outDir.appendingPathComponent($0).path }.joined(separator: "\n"))
             }
         }
@@ -131,6 +146,7 @@ extension VarAudit {
 }
 
 extension SchedulerKind: ExpressibleByArgument {}
+extension UnsafeImagePolicy: ExpressibleByArgument {}
 
 /// `manifest.json` of a generation run: the parameters and, per finished input, its outputs and timing.
 /// Rewritten atomically after every input so that an interrupted run resumes where it stopped.
@@ -170,9 +186,11 @@ struct RunManifest {
         }
     }
 
-    mutating func record(input: String, outputs: [String], seconds: Double) throws {
+    mutating func record(input: String, outputs: [String], seconds: Double, safety: [[String: Any]]?) throws {
         var entries = (document["inputs"] as? [[String: Any]] ?? []).filter { $0["input"] as? String != input }
-        entries.append(["input": input, "outputs": outputs, "seconds": seconds])
+        var entry: [String: Any] = ["input": input, "outputs": outputs, "seconds": seconds]
+        if let safety { entry["safety"] = safety }
+        entries.append(entry)
         document["inputs"] = entries
         document["updated"] = ISO8601DateFormatter().string(from: Date())
         try save()
