@@ -17,7 +17,7 @@ extension VarAudit {
                 """
         )
 
-        enum Component: String, ExpressibleByArgument, CaseIterable { case clip, unet, vae }
+        enum Component: String, ExpressibleByArgument, CaseIterable { case clip, unet, vae, index }
         enum Preset: String, ExpressibleByArgument, CaseIterable { case sdV1 = "sd-v1" }
 
         @Option(help: "Component: \(Component.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -26,11 +26,20 @@ extension VarAudit {
         @Option(help: "Model sizes: sd-v1 (lambdalabs/sd-image-variations-diffusers).")
         var preset: Preset = .sdV1
 
+        @Option(help: "A diffusers pipeline folder whose weights to time instead of random ones (memory-mapped).")
+        var model: String?
+
         @Option(help: "Batch size (default: 1; the UNet's default is 2, one guided step).")
         var batch: Int?
 
         @Option(help: "Image side in pixels for unet and vae.")
         var size = 512
+
+        @Option(help: "index: vectors to index (synthetic clustered unit vectors; see Index.swift).")
+        var vectors = 1_000_000
+
+        @Option(help: "index: vector dimension.")
+        var dim = 768
 
         @Option(help: "Timed runs (the minimum is reported).")
         var runs = 3
@@ -49,6 +58,7 @@ extension VarAudit {
         }
 
         func run() throws {
+            if component == .index { return try runIndexBenchmark() }
             if let threads {
                 kernelThreadCount = threads
                 blasThreadCount = threads
@@ -68,34 +78,49 @@ extension VarAudit {
                 try printJSON([
                     "component": component.rawValue, "preset": preset.rawValue, "seconds": best, "all_seconds": times,
                     "runs": runs, "batch": b, "size": component == .clip ? 224 : size,
-                    "threads": threads ?? kernelThreadCount, "peak_rss_mb": rss,
+                    "threads": threads ?? kernelThreadCount, "peak_rss_mb": rss, "weights": model ?? "random",
+                    "rss_anon_mb": procStatusMegabytes("RssAnon"), "rss_file_mb": procStatusMegabytes("RssFile"),
                 ])
             } else {
-                print(String(format: "%@ (%@, batch %d): %.4f s per call (min of %d; peak RSS %.0f MB)",
-                             component.rawValue, preset.rawValue, b, best, runs, rss))
+                print(String(format: "%@ (%@, batch %d): %.4f s per call (min of %d; peak RSS %.0f MB, of which now "
+                             + "%.0f MB allocated and %.0f MB mapped from files)", component.rawValue, preset.rawValue,
+                             b, best, runs, rss, procStatusMegabytes("RssAnon"), procStatusMegabytes("RssFile")))
             }
         }
 
-        /// Builds the network with random weights and returns one timed call.
+        /// The component's config and weights: from `--model`, or the preset with made-up weights.
+        private func source<C>(
+            _ component: String, preset: () throws -> C, config: (DiffusersPipelineFolder) throws -> C
+        ) throws -> (C, WeightBinder) {
+            guard let model else { return (try preset(), .random(seed: 1)) }
+            let folder = try DiffusersPipelineFolder(url: URL(fileURLWithPath: model))
+            return (try config(folder), WeightBinder(try folder.weights(for: component)))
+        }
+
+        /// Builds the network and returns one timed call.
         private func makeCall(batch b: Int) throws -> () throws -> Tensor {
             switch component {
             case .clip:
-                let config = try ModelPresets.clipViTL14()
-                let encoder = try CLIPVisionEncoder(config: config, weights: .random(seed: 1))
+                let (config, weights) = try source("image_encoder", preset: ModelPresets.clipViTL14) {
+                    try $0.imageEncoderConfig()
+                }
+                let encoder = try CLIPVisionEncoder(config: config, weights: weights)
                 let x = randomInput([b, 3, config.imageSize, config.imageSize])
                 return { try encoder(x).imageEmbeds }
             case .unet:
-                let config = try ModelPresets.sdV1UNet()
-                let unet = try UNet2DConditionModel(config: config, weights: .random(seed: 1))
+                let (config, weights) = try source("unet", preset: ModelPresets.sdV1UNet) { try $0.unetConfig() }
+                let unet = try UNet2DConditionModel(config: config, weights: weights)
                 let x = randomInput([b, config.inChannels, size / 8, size / 8])
                 let context = randomInput([b, 1, config.crossAttentionDim[0]])
                 return { try unet(x, timestep: 500, encoderHiddenStates: context) }
             case .vae:
-                let config = try ModelPresets.sdV1VAE()
-                let vae = try VAEDecoder(config: config, weights: .random(seed: 1))
+                let (config, weights) = try source("vae", preset: ModelPresets.sdV1VAE) { try $0.vaeConfig() }
+                let vae = try VAEDecoder(config: config, weights: weights)
                 let scale = 1 << (config.blockOutChannels.count - 1)
                 let z = randomInput([b, config.latentChannels, size / scale, size / scale])
                 return { try vae.decode(z) }
+            case .index:
+                throw ValidationError("the index benchmark is not a timed call")
             }
         }
     }
@@ -115,9 +140,13 @@ func randomInput(_ shape: [Int]) -> Tensor {
 }
 
 /// Peak resident set size of this process (`VmHWM`), in megabytes.
-func peakResidentMegabytes() -> Double {
+func peakResidentMegabytes() -> Double { procStatusMegabytes("VmHWM") }
+
+/// A size field of `/proc/self/status` (e.g. `RssAnon`: allocated memory; `RssFile`: resident pages of mapped
+/// files such as memory-mapped weights), in megabytes; 0 where unavailable.
+func procStatusMegabytes(_ field: String) -> Double {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+    for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
         let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
         return kb / 1024
     }
