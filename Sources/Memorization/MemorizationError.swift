@@ -5,5 +5,8 @@ public struct MemorizationError: Error, CustomStringConvertible, Sendable {
 
     public init(_ message: String) { self.message = message }
 
+    /// An error about `file` (its path leads the message).
+    public init(file: String, _ message: String) { self.message = "\(file): \(message)" }
+
     public var description: String { message }
 }

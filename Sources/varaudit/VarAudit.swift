@@ -9,6 +9,7 @@ struct VarAudit: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Inspect.self,
+            IndexCommand.self,
             PreprocessImages.self,
             SafetyCheck.self,
             Concepts.self,
