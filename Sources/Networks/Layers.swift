@@ -21,7 +21,7 @@ struct Linear {
 
     var outFeatures: Int { weight.shape[0] }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor { try linear(x, weight: weight, bias: bias) }
+    func callAsFunction(_ x: Tensor) throws -> Tensor { try linearThreaded(x, weight: weight, bias: bias) }
 }
 
 /// `nn.LayerNorm` over the last axis.
@@ -61,9 +61,22 @@ struct Conv2d {
         Linear(weight: try weight.reshaped([weight.shape[0], weight.shape[1]]), bias: bias)
     }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding))
+    func callAsFunction(_ x: Tensor) throws -> Tensor { try self(x, bias: bias) }
+
+    /// The convolution with `bias` in place of the layer's own.
+    func callAsFunction(_ x: Tensor, bias: Tensor?) throws -> Tensor {
+        if weight.shape[2] == 3, stride == 1, x.rank == 4 {
+            // Winograd pays off once there are enough 2×2 output tiles to amortize the filter transform.
+            let tiles = x.shape[0] * ((x.shape[2] + 2 * padding - 1) / 2) * ((x.shape[3] + 2 * padding - 1) / 2)
+            if tiles >= Self.winogradMinTiles {
+                return try conv2dWinograd3x3(x, weight: weight, bias: bias, padding: (padding, padding))
+            }
+        }
+        return try conv2dThreaded(x, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding))
     }
+
+    /// Output tiles from which 3×3 stride-1 convolutions use Winograd F(2×2, 3×3).
+    static let winogradMinTiles = 64
 }
 
 /// `nn.GroupNorm` (affine), optionally followed by SiLU in the same pass.
@@ -94,13 +107,13 @@ struct GroupNorm {
 /// `[B, C, H, W]` → `[B, H·W, C]` (tokens for attention).
 func tokens(_ x: Tensor) throws -> Tensor {
     let (b, c) = (x.shape[0], x.shape[1])
-    return try permute(x.reshaped([b, c, -1]), [0, 2, 1])
+    return try transposeLastTwo(x.reshaped([b, c, -1]))
 }
 
 /// `[B, H·W, C]` → `[B, C, H, W]`.
 func featureMap(_ x: Tensor, height: Int, width: Int) throws -> Tensor {
     let (b, c) = (x.shape[0], x.shape[2])
-    return try permute(x, [0, 2, 1]).reshaped([b, c, height, width])
+    return try transposeLastTwo(x).reshaped([b, c, height, width])
 }
 
 /// Number of weight elements held by a network value (its `Tensor`s, found by reflection).

@@ -32,16 +32,21 @@ struct ResnetBlock2D {
 
     /// `x` `[B, in, H, W]`; `tembActivated` is `silu(temb)` `[1 or B, temb]` (computed once per network call).
     func callAsFunction(_ x: Tensor, tembActivated: Tensor?) throws -> Tensor {
-        var h = try conv1(norm1(x, silu: true))  // [B, out, H, W]
+        var h = try norm1(x, silu: true)
         if let timeEmbProj, let tembActivated {
-            let t = try timeEmbProj(tembActivated)  // [B, out]
-            h = try add(h, t.reshaped([t.shape[0], t.shape[1], 1, 1]))
+            let t = try timeEmbProj(tembActivated)  // [1 or B, out]
+            if t.shape[0] == 1, let b = conv1.bias {
+                // One time embedding for the whole batch: fold it into conv1's bias.
+                h = try conv1(h, bias: add(b, t.reshaped([t.shape[1]])))  // [B, out, H, W]
+            } else {
+                h = try add(conv1(h), t.reshaped([t.shape[0], t.shape[1], 1, 1]))
+            }
+        } else {
+            h = try conv1(h)
         }
         h = try conv2(norm2(h, silu: true))
         let shortcut = try convShortcut.map { try $0(x) } ?? x
-        var out = try add(shortcut, h)
-        if outputScaleFactor != 1 { out = scale(out, 1 / outputScaleFactor) }
-        return out
+        return try residualAdd(shortcut, h, scale: 1 / outputScaleFactor)
     }
 }
 

@@ -60,9 +60,9 @@ struct BasicTransformerBlock {
 
     /// `x` `[B, L, dim]`, `context` `[B, Lc, contextDim]`.
     func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
-        var h = try add(x, attn1(norm1(x)))  // [B, L, dim]
+        var h = try residualAdd(x, attn1(norm1(x)))  // [B, L, dim]
         h = try add(h, attn2(norm2(h), context: context))  // broadcasts a [B, 1, dim] shortcut
-        return try add(h, ff(norm3(h)))
+        return try residualAdd(h, ff(norm3(h)))
     }
 }
 
@@ -99,6 +99,6 @@ struct Transformer2DModel {
         var t = try projIn(tokens(norm(x)))  // [B, HW, C]
         for block in blocks { t = try block(t, context: context) }
         t = try projOut(t)
-        return try add(featureMap(t, height: h, width: w), x)  // [B, C, H, W]
+        return try residualAdd(featureMap(t, height: h, width: w), x)  // [B, C, H, W]
     }
 }

@@ -36,7 +36,7 @@ struct VAEAttention {
         let (h, w) = (x.shape[2], x.shape[3])
         let t = try tokens(groupNorm(x))  // [B, HW, C]
         let o = try toOut(attention(toQ(t), toK(t), toV(t), heads: 1))  // [B, HW, C]
-        return try add(featureMap(o, height: h, width: w), x)
+        return try residualAdd(featureMap(o, height: h, width: w), x)
     }
 }
 

@@ -63,17 +63,8 @@ func softmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, length d: Int) {
     }
 }
 
-/// In-place, max-subtracted softmax of one row.
+/// In-place, max-subtracted softmax of one row (vectorized exponential, see `softmaxRowFast`).
 @inline(__always)
 func softmaxRow(_ row: UnsafeMutablePointer<Float>, length d: Int) {
-    var m = -Float.infinity
-    for i in 0..<d { m = max(m, row[i]) }
-    var sum: Float = 0
-    for i in 0..<d {
-        let e = exp(row[i] - m)
-        row[i] = e
-        sum += e
-    }
-    let inv = 1 / sum
-    for i in 0..<d { row[i] *= inv }
+    softmaxRowFast(row, length: d)
 }

@@ -7,7 +7,9 @@ import Testing
 
 /// UNet2DConditionModel against diffusers on two random-weight configs that differ in block count, channels,
 /// heads, layers, transformer depth, cross-attention width, projection kind, time projection and weight format
-/// (`tools/fixtures/make_unet_vae.py`). Tolerance: 1e-4 relative (floor: 1% of the largest reference magnitude).
+/// (`tools/fixtures/make_unet_vae.py`). Tolerance: 1e-4 relative (floor: 1% of the largest reference magnitude),
+/// against diffusers' float32 output and against diffusers run in float64. (diffusers' own float32 output is
+/// 2–5e-5 from its float64 output by this measure: the fixtures' wide weights make rounding visible.)
 struct UNetTests {
     static let models = ["tiny-a", "tiny-b"]
     let tolerance: Float = 1e-4
@@ -40,10 +42,11 @@ struct UNetTests {
             let context = try ref.tensor(named: "context_\(ctx)")
             for (i, t) in timesteps.enumerated() {
                 let out = try unet(sample, timestep: t, encoderHiddenStates: context)
-                let expected = try ref.tensor(named: "out_\(ctx)_t\(i)")
-                let err = relativeError(out, expected)
-                print("PARITY unet", name, ctx, t, err)
-                #expect(err <= tolerance, "\(name) context \(ctx) t=\(t): relative error \(err)")
+                // diffusers' float32 output, and the same in float64 (what both roundings approximate).
+                for key in ["out", "out64"] {
+                    let err = relativeError(out, try ref.tensor(named: "\(key)_\(ctx)_t\(i)"))
+                    #expect(err <= tolerance, "\(name) \(key) context \(ctx) t=\(t): relative error \(err)")
+                }
             }
         }
     }

@@ -1,0 +1,127 @@
+import Foundation
+import Tensors
+import TestSupport
+import Testing
+
+/// The fused and threaded kernels the diffusion networks use, against compositions of the basic kernels
+/// (or direct formulas). Tolerances are stated per test.
+struct FusedKernelTests {
+    func random(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        var t = Tensor(zeros: shape)
+        t.withUnsafeMutableBufferPointer { p in
+            for i in p.indices {
+                state ^= state << 13
+                state ^= state >> 7
+                state ^= state << 17
+                p[i] = (Float(state >> 40) / Float(1 << 24) * 2 - 1) * scale
+            }
+        }
+        return t
+    }
+
+    /// Largest difference relative to the largest reference magnitude.
+    func error(_ a: Tensor, _ b: Tensor) -> Float {
+        guard a.shape == b.shape else { return .infinity }
+        return maxAbsDifference(a.scalars, b.scalars) / max(b.scalars.map(abs).max() ?? 0, 1e-30)
+    }
+
+    @Test func groupNormSiLUMatchesComposition() throws {
+        for (shape, groups) in [([2, 8, 5, 7], 4), ([1, 6, 33], 3), ([3, 4, 1, 1], 2)] {
+            let x = random(shape, seed: 1, scale: 3)
+            let w = random([shape[1]], seed: 2)
+            let b = random([shape[1]], seed: 3)
+            let expected = silu(try groupNorm(x, groups: groups, weight: w, bias: b, eps: 1e-5))
+            let got = try groupNormSiLU(x, groups: groups, weight: w, bias: b, eps: 1e-5)
+            #expect(error(got, expected) <= 2e-6, "\(shape)")
+        }
+        // A large offset: the variance must not cancel.
+        let shifted = map(random([1, 4, 64, 64], seed: 4)) { $0 + 1000 }
+        let expected = silu(try groupNorm(shifted, groups: 2, weight: nil, bias: nil, eps: 1e-6))
+        #expect(error(try groupNormSiLU(shifted, groups: 2, weight: nil, bias: nil, eps: 1e-6), expected) <= 1e-4)
+        #expect(throws: TensorError.self) { try groupNormSiLU(Tensor(zeros: [1, 6, 2]), groups: 4, weight: nil, bias: nil, eps: 1e-5) }
+    }
+
+    @Test func fastSiLUAndSoftmaxAreAccurate() throws {
+        // Wide range, including the clamped tails.
+        let values = (0..<2001).map { Float($0 - 1000) * 0.1 } + [-200, 200, 0]
+        let x = try Tensor(shape: [values.count], values: values)
+        let got = siluFast(x).scalars
+        for (v, s) in zip(values, got) {
+            let exact = Float(Double(v) / (1 + Foundation.exp(-Double(v))))
+            #expect(abs(s - exact) <= 4 * exact.ulp.magnitude + 1e-30, "silu(\(v)) = \(s), expected \(exact)")
+        }
+        let rows = random([5, 37], seed: 5, scale: 20)
+        let sm = try softmax(rows).scalars
+        let r = rows.scalars
+        for i in 0..<5 {
+            let row = r[(i * 37)..<((i + 1) * 37)].map(Double.init)
+            let m = row.max()!
+            let e = row.map { Foundation.exp($0 - m) }
+            let sum = e.reduce(0, +)
+            for j in 0..<37 { #expect(abs(Double(sm[i * 37 + j]) - e[j] / sum) <= 1e-6) }
+        }
+    }
+
+    @Test func gegluMatchesFormula() throws {
+        let x = random([2, 3, 10], seed: 6, scale: 3)
+        let got = try geglu(x)
+        #expect(got.shape == [2, 3, 5])
+        let v = x.scalars
+        for r in 0..<6 {
+            for i in 0..<5 {
+                let (h, g) = (Double(v[r * 10 + i]), Double(v[r * 10 + 5 + i]))
+                let expected = h * 0.5 * g * (1 + erf(g / 2.0.squareRoot()))
+                #expect(abs(Double(got.scalars[r * 5 + i]) - expected) <= 1e-6)
+            }
+        }
+        #expect(throws: TensorError.self) { try geglu(Tensor(zeros: [2, 3])) }
+    }
+
+    @Test func residualAddAndTranspose() throws {
+        let a = random([2, 3, 37], seed: 7)
+        let b = random([2, 3, 37], seed: 8)
+        #expect(try residualAdd(a, b, scale: 0.5).scalars == zip(a.scalars, b.scalars).map { ($0 + $1) * 0.5 })
+        #expect(throws: TensorError.self) { try residualAdd(a, Tensor(zeros: [2, 3, 36])) }
+        for shape in [[2, 70, 45], [1, 1, 9], [3, 33, 1]] {
+            let x = random(shape, seed: 9)
+            #expect(try transposeLastTwo(x).scalars == (try permute(x, [0, 2, 1])).scalars)
+        }
+    }
+
+    @Test func upsampleToSizeAndPadding() throws {
+        let x = random([1, 2, 3, 5], seed: 10)
+        #expect(try upsampleNearest(x, height: 6, width: 10).scalars == (try upsampleNearest2x(x)).scalars)
+        // torch: F.interpolate(x, size=(5, 7), mode="nearest") takes rows ⌊i·3/5⌋, columns ⌊j·5/7⌋.
+        let odd = try upsampleNearest(x, height: 5, width: 7)
+        for i in 0..<5 {
+            for j in 0..<7 {
+                #expect(odd[0, 1, i, j] == x[0, 1, i * 3 / 5, j * 5 / 7])
+            }
+        }
+        let padded = try pad2d(x, top: 0, bottom: 1, left: 0, right: 1)
+        #expect(padded.shape == [1, 2, 4, 6])
+        #expect(padded[0, 1, 2, 4] == x[0, 1, 2, 4])
+        #expect(padded[0, 1, 3, 2] == 0 && padded[0, 0, 1, 5] == 0)
+    }
+
+    @Test func threadedGEMMKernelsMatchTheBasicOnes() throws {
+        for (rows, inF, outF) in [(3, 5, 7), (300, 64, 96), (40, 200, 1000)] {
+            let x = random([rows, inF], seed: 11)
+            let w = random([outF, inF], seed: 12)
+            let b = random([outF], seed: 13)
+            #expect(error(try linearThreaded(x, weight: w, bias: b), try linear(x, weight: w, bias: b)) <= 1e-6)
+            #expect(error(try linearThreaded(x, weight: w), try linear(x, weight: w)) <= 1e-6)
+        }
+        for (shape, o, k, stride, padding) in [
+            ([2, 5, 9, 8], 6, 3, 2, 1), ([1, 16, 20, 20], 32, 3, 1, 1), ([2, 8, 7, 7], 40, 1, 1, 0), ([1, 3, 6, 6], 4, 3, 2, 0),
+        ] {
+            let x = random(shape, seed: 14)
+            let w = random([o, shape[1], k, k], seed: 15)
+            let b = random([o], seed: 16)
+            let expected = try conv2d(x, weight: w, bias: b, stride: (stride, stride), padding: (padding, padding))
+            let got = try conv2dThreaded(x, weight: w, bias: b, stride: (stride, stride), padding: (padding, padding))
+            #expect(error(got, expected) <= 1e-6, "\(shape) k\(k) s\(stride) p\(padding)")
+        }
+    }
+}
