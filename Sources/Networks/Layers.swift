@@ -21,7 +21,7 @@ struct Linear {
 
     var outFeatures: Int { weight.shape[0] }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor { try linearThreaded(x, weight: weight, bias: bias) }
+    func callAsFunction(_ x: Tensor) throws -> Tensor { try linear(x, weight: weight, bias: bias) }
 }
 
 /// `nn.LayerNorm` over the last axis.
@@ -72,7 +72,7 @@ struct Conv2d {
                 return try conv2dWinograd3x3(x, weight: weight, bias: bias, padding: (padding, padding))
             }
         }
-        return try conv2dThreaded(x, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding))
+        return try conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding))
     }
 
     /// Output tiles from which 3×3 stride-1 convolutions use Winograd F(2×2, 3×3).

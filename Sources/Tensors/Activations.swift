@@ -21,9 +21,9 @@ public func map(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
     return out
 }
 
-/// SiLU / swish: `x·sigmoid(x)`.
+/// SiLU / swish: `x·sigmoid(x)` (vectorized exponential, within a few ulps of torch).
 public func silu(_ x: Tensor) -> Tensor {
-    map(x) { v in v / (1 + exp(-v)) }
+    sigmoidGate(x, scale: 1)
 }
 
 /// GELU, exact (erf) or tanh-approximated.
@@ -39,9 +39,9 @@ public func gelu(_ x: Tensor, approximation: GELUApproximation = .none) -> Tenso
     }
 }
 
-/// CLIP's quick GELU: `x·sigmoid(1.702·x)`.
+/// CLIP's quick GELU: `x·sigmoid(1.702·x)` (vectorized exponential).
 public func quickGELU(_ x: Tensor) -> Tensor {
-    map(x) { v in v / (1 + exp(-1.702 * v)) }
+    sigmoidGate(x, scale: 1.702)
 }
 
 /// Softmax over the last axis, numerically stable (the row maximum is subtracted first).
@@ -61,10 +61,4 @@ func softmaxRows(_ p: UnsafeMutablePointer<Float>, rows: Int, length d: Int) {
     parallelChunks(rows, costPerItem: d * 4) { range in
         for r in range { softmaxRow(p + r * d, length: d) }
     }
-}
-
-/// In-place, max-subtracted softmax of one row (vectorized exponential, see `softmaxRowFast`).
-@inline(__always)
-func softmaxRow(_ row: UnsafeMutablePointer<Float>, length d: Int) {
-    softmaxRowFast(row, length: d)
 }

@@ -28,10 +28,7 @@ public func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, scale: 
             v.withUnsafeBufferPointer { pv in
                 out.withUnsafeMutableBufferPointer { po in
                     let threads = kernelThreadCount
-                    let previousBLASThreads = blasThreadCount
-                    // Parallel over (batch, head, query block); each GEMM runs single-threaded.
-                    if tasks > 1 { blasThreadCount = 1 }
-                    defer { if tasks > 1 { blasThreadCount = previousBLASThreads } }
+                    // Parallel over (batch, head, query block); each GEMM runs on its worker's thread.
                     let workers = min(tasks, threads)
                     parallelChunks(workers, costPerItem: 1 << 20) { workerRange in
                         var scores = [Float](repeating: 0, count: block * lk)

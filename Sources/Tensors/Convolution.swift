@@ -2,7 +2,8 @@
 ///
 /// `x` `[N, C, H, W]`, `weight` `[O, C, kh, kw]`, `bias` `[O]`; zero padding `padding` on each side.
 /// Result `[N, O, (H + 2ph − kh)/sh + 1, (W + 2pw − kw)/sw + 1]`. Lowered to GEMM over im2col tiles of
-/// output rows, so the column buffer stays bounded (≈ 16 M floats) whatever the image size.
+/// output rows, so the column buffer stays bounded (≈ 16 M floats) whatever the image size; each GEMM is
+/// split over the kernel threads.
 public func conv2d(
     _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
     stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)
@@ -43,8 +44,8 @@ public func conv2d(
                         let src = px + b * c * h * w
                         let dst = po + b * o * hout * wout
                         if pointwise {
-                            sgemm(
-                                transA: false, transB: false, m: o, n: h * w, k: c,
+                            splitSgemm(
+                                transB: false, m: o, n: h * w, k: c,
                                 a: pwt, lda: c, b: src, ldb: h * w, c: dst, ldc: h * w)
                             continue
                         }
@@ -57,8 +58,8 @@ public func conv2d(
                                 padding: padding, outWidth: wout, rows: row0..<(row0 + rows),
                                 into: SendablePointer(pcols.baseAddress!))
                             // [O, kdim] × [kdim, span] → dst[:, row0·wout ..< +span] (ldc = hout·wout).
-                            sgemm(
-                                transA: false, transB: false, m: o, n: span, k: kdim,
+                            splitSgemm(
+                                transB: false, m: o, n: span, k: kdim,
                                 a: pwt, lda: kdim, b: pcols.baseAddress!, ldb: span,
                                 c: dst + row0 * wout, ldc: hout * wout)
                             row0 += rows

@@ -1,4 +1,4 @@
-/// Vectorized elementary functions for the hot elementwise loops (SiLU, softmax).
+/// Vectorized elementary functions for the hot elementwise loops (SiLU, quick GELU, softmax).
 
 /// `e^x` on eight lanes, Cephes `expf` (range reduction by ln 2 in two parts, degree-6 polynomial): within
 /// ~1 ulp of the correctly rounded result for x in [−87.3, 88.7]; inputs are clamped to that range, so
@@ -29,49 +29,49 @@ func fastExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     return p * unsafeBitCast(bits, to: SIMD8<Float>.self)
 }
 
-/// `x·sigmoid(x)` on eight lanes.
+/// `x·sigmoid(scale·x)` on eight lanes (SiLU at scale 1, CLIP's quick GELU at 1.702).
 @inline(__always)
-func fastSiLU(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    x / (1 + fastExp(-x))
+func fastSigmoidGate(_ x: SIMD8<Float>, scale: Float = 1) -> SIMD8<Float> {
+    x / (1 + fastExp(-scale * x))
 }
 
-/// Applies SiLU in place to `count` floats.
+/// Applies `x·sigmoid(scale·x)` in place to `count` floats.
 @inline(__always)
-func siluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
+func sigmoidGateInPlace(_ p: UnsafeMutablePointer<Float>, count: Int, scale: Float = 1) {
     var i = 0
     while i + 8 <= count {
         let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-        UnsafeMutableRawPointer(p + i).storeBytes(of: fastSiLU(v), as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(p + i).storeBytes(of: fastSigmoidGate(v, scale: scale), as: SIMD8<Float>.self)
         i += 8
     }
     if i < count {
         var v = SIMD8<Float>()
         for j in 0..<(count - i) { v[j] = p[i + j] }
-        let r = fastSiLU(v)
+        let r = fastSigmoidGate(v, scale: scale)
         for j in 0..<(count - i) { p[i + j] = r[j] }
     }
 }
 
-/// SiLU, `x·sigmoid(x)`, with the vectorized exponential (agrees with `silu` to a few ulps).
-public func siluFast(_ x: Tensor) -> Tensor {
+/// `x·sigmoid(scale·x)` of every element, in parallel chunks.
+func sigmoidGate(_ x: Tensor, scale: Float) -> Tensor {
     var out = x
     out.withUnsafeMutableBufferPointer { p in
-        let base = SendablePointer(p.baseAddress!)
+        guard let base = p.baseAddress else { return }
         let n = p.count
         let chunk = 4096
         parallelChunks((n + chunk - 1) / chunk, costPerItem: chunk * 4) { range in
             for c in range {
                 let lo = c * chunk
-                siluInPlace(base.base + lo, count: min(chunk, n - lo))
+                sigmoidGateInPlace(base + lo, count: min(chunk, n - lo), scale: scale)
             }
         }
     }
     return out
 }
 
-/// In-place, max-subtracted softmax of one row, vectorized (same contract as `softmaxRow`).
+/// In-place, max-subtracted softmax of one row, with the vectorized exponential.
 @inline(__always)
-func softmaxRowFast(_ row: UnsafeMutablePointer<Float>, length d: Int) {
+func softmaxRow(_ row: UnsafeMutablePointer<Float>, length d: Int) {
     let raw = UnsafeMutableRawPointer(row)
     var i = 0
     var m8 = SIMD8<Float>(repeating: -.infinity)

@@ -40,13 +40,13 @@ public func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tenso
                         var i = 0
                         while i + 8 <= plane {
                             let v = src.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * a + b
-                            dst.storeBytes(of: fastSiLU(v), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+                            dst.storeBytes(of: fastSigmoidGate(v), toByteOffset: 4 * i, as: SIMD8<Float>.self)
                             i += 8
                         }
                         let s = src.assumingMemoryBound(to: Float.self)
                         let d = dst.assumingMemoryBound(to: Float.self)
                         for j in i..<plane { d[j] = s[j] * a + b }
-                        if i < plane { siluInPlace(d + i, count: plane - i) }
+                        if i < plane { sigmoidGateInPlace(d + i, count: plane - i) }
                     }
                 }
             }

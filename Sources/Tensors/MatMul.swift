@@ -27,14 +27,14 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) throws ->
                 guard let pa = pa.baseAddress, let pb = pb.baseAddress, let po = po.baseAddress else { return }
                 if batchB.isEmpty {
                     // One GEMM over all rows of a: [batches·M, K] × [K, N].
-                    sgemm(
-                        transA: false, transB: transposeB, m: batches * m, n: n, k: k,
+                    splitSgemm(
+                        transB: transposeB, m: batches * m, n: n, k: k,
                         a: pa, lda: k, b: pb, ldb: transposeB ? k : n, c: po, ldc: n)
                     return
                 }
                 for i in 0..<batches {
-                    sgemm(
-                        transA: false, transB: transposeB, m: m, n: n, k: k,
+                    splitSgemm(
+                        transB: transposeB, m: m, n: n, k: k,
                         a: pa + i * m * k, lda: k, b: pb + i * bStride, ldb: transposeB ? k : n,
                         c: po + i * m * n, ldc: n)
                 }
@@ -66,8 +66,8 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> T
         }
         x.withUnsafeBufferPointer { px in
             weight.withUnsafeBufferPointer { pw in
-                sgemm(
-                    transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
+                splitSgemm(
+                    transB: true, m: rows, n: outFeatures, k: inFeatures,
                     a: px.baseAddress!, lda: inFeatures, b: pw.baseAddress!, ldb: inFeatures,
                     beta: bias == nil ? 0 : 1, c: po, ldc: outFeatures)
             }

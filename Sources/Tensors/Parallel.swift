@@ -2,7 +2,7 @@ import Dispatch
 import Foundation
 
 /// Number of worker threads used by elementwise and norm kernels (default: all cores). Set it once at start-up,
-/// before any kernel runs (e.g. from a `--threads` option); together with `blasThreadCount`.
+/// before any kernel runs (e.g. from a `--threads` option). GEMMs are split over the same threads.
 nonisolated(unsafe) public var kernelThreadCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
 /// Runs `body(range)` over `0..<count` split into contiguous chunks, on all cores when the work is large

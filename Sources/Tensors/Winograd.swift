@@ -109,15 +109,13 @@ public func conv2dWinograd3x3(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, 
                                 into: vBase)
                             // The 16 GEMMs, spread over the kernel threads, each on single-threaded BLAS.
                             let uBase = UncheckedSendable(pu.baseAddress!)
-                            withSingleThreadedBLAS {
-                                parallelChunks(16, costPerItem: 1 << 20) { range in
-                                    for k in range {
-                                        sgemm(
-                                            transA: false, transB: false, m: o, n: tiles, k: c,
-                                            a: uBase.value + k * o * c, lda: c,
-                                            b: vBase.base + k * c * tiles, ldb: tiles,
-                                            c: mBase.base + k * o * tiles, ldc: tiles)
-                                    }
+                            parallelChunks(16, costPerItem: 1 << 20) { range in
+                                for k in range {
+                                    sgemm(
+                                        transA: false, transB: false, m: o, n: tiles, k: c,
+                                        a: uBase.value + k * o * c, lda: c,
+                                        b: vBase.base + k * c * tiles, ldb: tiles,
+                                        c: mBase.base + k * o * tiles, ldc: tiles)
                                 }
                             }
                             winogradOutput(

@@ -61,7 +61,6 @@ extension VarAudit {
             if component == .index { return try runIndexBenchmark() }
             if let threads {
                 kernelThreadCount = threads
-                blasThreadCount = threads
             }
             let b = batch ?? (component == .unet ? 2 : 1)
             let call = try makeCall(batch: b)

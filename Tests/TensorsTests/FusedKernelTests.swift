@@ -46,10 +46,23 @@ struct FusedKernelTests {
         // Wide range, including the clamped tails.
         let values = (0..<2001).map { Float($0 - 1000) * 0.1 } + [-200, 200, 0]
         let x = try Tensor(shape: [values.count], values: values)
-        let got = siluFast(x).scalars
+        let got = silu(x).scalars
         for (v, s) in zip(values, got) {
             let exact = Float(Double(v) / (1 + Foundation.exp(-Double(v))))
             #expect(abs(s - exact) <= 4 * exact.ulp.magnitude + 1e-30, "silu(\(v)) = \(s), expected \(exact)")
+        }
+        for (v, q) in zip(values, quickGELU(x).scalars) {
+            let exact = Float(Double(v) / (1 + Foundation.exp(-1.702 * Double(v))))
+            if v >= -30 {
+                // The exponent 1.702·x is rounded to float32 first (as torch does): relative error up to
+                // |1.702·x|·2⁻²⁴ on top of a few ulps.
+                let amplification = Float(1.702 * abs(Double(v)) + 1)
+                let relative: Float = amplification * abs(exact) / 8_388_608
+                let bound: Float = 4 * exact.ulp.magnitude + relative
+                #expect(abs(q - exact) <= bound, "quickGELU(\(v)) = \(q), expected \(exact)")
+            } else {
+                #expect(q <= 0 && q > -1e-20, "quickGELU(\(v)) = \(q) should vanish")  // |exact| < 2e-21
+            }
         }
         let rows = random([5, 37], seed: 5, scale: 20)
         let sm = try softmax(rows).scalars
@@ -105,23 +118,59 @@ struct FusedKernelTests {
         #expect(padded[0, 1, 3, 2] == 0 && padded[0, 0, 1, 5] == 0)
     }
 
-    @Test func threadedGEMMKernelsMatchTheBasicOnes() throws {
-        for (rows, inF, outF) in [(3, 5, 7), (300, 64, 96), (40, 200, 1000)] {
+    /// `linear` and `conv2d` split their GEMMs over the kernel threads once the work is large; both sizes
+    /// are checked against direct float64 sums.
+    @Test func splitGEMMKernelsMatchDirectSums() throws {
+        for (rows, inF, outF) in [(3, 5, 7), (40, 200, 1000), (1030, 48, 64)] {
             let x = random([rows, inF], seed: 11)
             let w = random([outF, inF], seed: 12)
             let b = random([outF], seed: 13)
-            #expect(error(try linearThreaded(x, weight: w, bias: b), try linear(x, weight: w, bias: b)) <= 1e-6)
-            #expect(error(try linearThreaded(x, weight: w), try linear(x, weight: w)) <= 1e-6)
+            let (xs, ws, bs) = (x.scalars, w.scalars, b.scalars)
+            var direct = [Float](repeating: 0, count: rows * outF)
+            for r in 0..<rows {
+                for o in 0..<outF {
+                    var acc = Double(bs[o])
+                    for i in 0..<inF { acc += Double(xs[r * inF + i]) * Double(ws[o * inF + i]) }
+                    direct[r * outF + o] = Float(acc)
+                }
+            }
+            let got = try linear(x, weight: w, bias: b)
+            #expect(error(got, try Tensor(shape: [rows, outF], values: direct)) <= 1e-5, "\(rows)×\(inF)→\(outF)")
         }
         for (shape, o, k, stride, padding) in [
-            ([2, 5, 9, 8], 6, 3, 2, 1), ([1, 16, 20, 20], 32, 3, 1, 1), ([2, 8, 7, 7], 40, 1, 1, 0), ([1, 3, 6, 6], 4, 3, 2, 0),
+            ([2, 5, 9, 8], 6, 3, 2, 1), ([1, 16, 40, 40], 32, 3, 1, 1), ([2, 64, 30, 30], 40, 1, 1, 0),
+            ([1, 3, 6, 6], 4, 3, 2, 0),
         ] {
             let x = random(shape, seed: 14)
             let w = random([o, shape[1], k, k], seed: 15)
             let b = random([o], seed: 16)
-            let expected = try conv2d(x, weight: w, bias: b, stride: (stride, stride), padding: (padding, padding))
-            let got = try conv2dThreaded(x, weight: w, bias: b, stride: (stride, stride), padding: (padding, padding))
-            #expect(error(got, expected) <= 1e-6, "\(shape) k\(k) s\(stride) p\(padding)")
+            let got = try conv2d(x, weight: w, bias: b, stride: (stride, stride), padding: (padding, padding))
+            let (n, c, h, wd) = (shape[0], shape[1], shape[2], shape[3])
+            let (ho, wo) = ((h + 2 * padding - k) / stride + 1, (wd + 2 * padding - k) / stride + 1)
+            let (xs, ws, bs) = (x.scalars, w.scalars, b.scalars)
+            var direct = [Float](repeating: 0, count: n * o * ho * wo)
+            for bi in 0..<n {
+                for oc in 0..<o {
+                    for oy in 0..<ho {
+                        for ox in 0..<wo {
+                            var acc = Double(bs[oc])
+                            for ci in 0..<c {
+                                for ky in 0..<k {
+                                    for kx in 0..<k {
+                                        let (iy, ix) = (oy * stride - padding + ky, ox * stride - padding + kx)
+                                        guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+                                        acc += Double(xs[((bi * c + ci) * h + iy) * wd + ix])
+                                            * Double(ws[((oc * c + ci) * k + ky) * k + kx])
+                                    }
+                                }
+                            }
+                            direct[((bi * o + oc) * ho + oy) * wo + ox] = Float(acc)
+                        }
+                    }
+                }
+            }
+            let expected = try Tensor(shape: [n, o, ho, wo], values: direct)
+            #expect(error(got, expected) <= 1e-5, "\(shape) k\(k) s\(stride) p\(padding)")
         }
     }
 }
