@@ -8,13 +8,13 @@ struct VarAudit: ParsableCommand {
         abstract: "Audit the Stable Diffusion image-variations model for safety and memorization.",
         version: "0.1.0",
         subcommands: [
-            Inspect.self,
-            IndexCommand.self,
-            PreprocessImages.self,
+            Generate.self,
             SafetyCheck.self,
             Concepts.self,
             Embed.self,
-            Generate.self,
+            IndexCommand.self,
+            PreprocessImages.self,
+            Inspect.self,
             Bench.self,
         ]
     )
