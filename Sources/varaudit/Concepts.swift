@@ -34,6 +34,20 @@ extension VarAudit {
             }
         }
 
+        /// The checker named by `--checker`, else the one whose weights the set's provenance names.
+        static func checker(_ option: String?, for set: ConceptSet?, setPath: String) throws -> SafetyChecker {
+            if let option { return try SafetyChecker(directory: URL(fileURLWithPath: option)) }
+            guard let source = set?.provenance?.source else {
+                throw ValidationError("\(setPath) names no checker in its provenance: give --checker DIR")
+            }
+            let weights = URL(fileURLWithPath: source)
+            guard FileManager.default.fileExists(atPath: weights.path) else {
+                throw ValidationError(
+                    "\(setPath): the checker its provenance names (\(source)) is not there: give --checker DIR")
+            }
+            return try SafetyChecker(directory: weights.deletingLastPathComponent())
+        }
+
         /// Image embeddings of `urls` through `checker`, with progress on stderr.
         static func embed(_ urls: [URL], with checker: SafetyChecker, what: String) throws -> [[Float]] {
             var out: [[Float]] = []
@@ -225,8 +239,11 @@ extension VarAudit.Concepts {
         @Option(help: "concept or special.")
         var kind: ConceptKind = .concept
 
-        @Option(help: "A pipeline folder, a folder holding safety_checker/, or a safety_checker folder.")
-        var checker: String
+        @Option(help: """
+            A pipeline folder, a folder holding safety_checker/, or a safety_checker folder (default: the checker \
+            the set's provenance names).
+            """)
+        var checker: String?
 
         @Flag(help: "Add the concept disabled.")
         var disabled = false
@@ -238,10 +255,11 @@ extension VarAudit.Concepts {
 
         func run() throws {
             let url = URL(fileURLWithPath: set)
-            let model = try SafetyChecker(directory: URL(fileURLWithPath: checker))
+            let existing = FileManager.default.fileExists(atPath: url.path) ? try ConceptSet.load(url: url) : nil
+            let model = try VarAudit.Concepts.checker(checker, for: existing, setPath: set)
             var target: ConceptSet
-            if FileManager.default.fileExists(atPath: url.path) {
-                target = try ConceptSet.load(url: url)
+            if let existing {
+                target = existing
             } else {
                 target = ConceptSet(
                     name: url.deletingPathExtension().lastPathComponent,
@@ -283,8 +301,11 @@ extension VarAudit.Concepts {
         @Option(help: "The concept-set file.")
         var set: String
 
-        @Option(help: "A pipeline folder, a folder holding safety_checker/, or a safety_checker folder.")
-        var checker: String
+        @Option(help: """
+            A pipeline folder, a folder holding safety_checker/, or a safety_checker folder (default: the checker \
+            the set's provenance names).
+            """)
+        var checker: String?
 
         @Option(help: "Folder of images that should be flagged (subfolders named after concepts label them).")
         var positives: String
@@ -308,7 +329,7 @@ extension VarAudit.Concepts {
         func run() throws {
             let url = URL(fileURLWithPath: set)
             let conceptSet = try ConceptSet.load(url: url)
-            let model = try SafetyChecker(directory: URL(fileURLWithPath: checker))
+            let model = try VarAudit.Concepts.checker(checker, for: conceptSet, setPath: set)
             _ = try model.scorer(concepts: conceptSet)  // sizes match
             let posDir = URL(fileURLWithPath: positives)
             var labelled: [LabelledEmbedding] = []

@@ -99,11 +99,16 @@ struct SafetyCLITests {
             "--checker", checker,
         ])
         #expect(add.status == 0, "\(add.stderr)")
+        // The synopsis has no --checker: the set's provenance names the checker.
         let again = try Fixtures.runTool([
             "concepts", "add", "--set", set, "--name", "cats", "--images", pos.path, "--threshold", "0.5",
-            "--checker", checker,
         ])
         #expect(again.status != 0 && again.stderr.contains("cats"))
+        let flipped = try Fixtures.runTool([
+            "concepts", "add", "--set", set, "--name", "more-cats", "--images", pos.path, "--threshold", "0.99",
+            "--disabled",
+        ])
+        #expect(flipped.status == 0, "\(flipped.stderr)")
         let before = try String(contentsOfFile: set, encoding: .utf8)
         let dry = try Fixtures.runTool([
             "concepts", "calibrate", "--set", set, "--checker", checker, "--positives",
@@ -121,7 +126,7 @@ struct SafetyCLITests {
         #expect((report["overall"] as? [String: Any])?["recall"] != nil)
         let threshold = (cats["threshold"] as? NSNumber)?.doubleValue ?? .nan
         let written = try Fixtures.runTool([
-            "concepts", "calibrate", "--set", set, "--checker", checker, "--positives",
+            "concepts", "calibrate", "--set", set, "--positives",
             dir.appendingPathComponent("pos").path,
             "--negatives", neg.path, "--write",
         ])
