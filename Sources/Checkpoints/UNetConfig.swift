@@ -72,6 +72,8 @@ public struct UNet2DConditionConfig: CheckpointConfig, Equatable {
     public var additionEmbedType: String?
     /// Encoder hidden projection width (default nil).
     public var encoderHidDim: Int?
+    /// Keys of `inertSettings` whose values would change the network (refused by `validate()`).
+    public var changedSettings: [String] = []
 
     /// Heads per down block, as diffusers computes them: `num_attention_heads ?? attention_head_dim`.
     public var headsPerBlock: [Int] { numAttentionHeads ?? attentionHeadDim }
@@ -158,9 +160,44 @@ public struct UNet2DConditionConfig: CheckpointConfig, Equatable {
         convOutKernel = try c.value(.convOutKernel, 3)
         additionEmbedType = try c.decodeIfPresent(String.self, forKey: .additionEmbedType)
         encoderHidDim = try c.decodeIfPresent(Int.self, forKey: .encoderHidDim)
+        let all = try decoder.container(keyedBy: AnyKey.self)
+        for (key, inert) in Self.inertSettings.sorted(by: { $0.key < $1.key }) {
+            guard let value = try all.decodeIfPresent(JSONValue.self, forKey: AnyKey(key)) else { continue }
+            if !Self.isInert(value, inert) { changedSettings.append(key) }
+        }
+    }
+
+    /// Settings diffusers' `UNet2DConditionModel` knows that would change the network in ways not implemented
+    /// here, with the value that leaves it unchanged (`null` and absence also do); `validate()` refuses others.
+    static let inertSettings: [String: JSONValue] = [
+        "attention_type": .string("default"), "resnet_out_scale_factor": .double(1),
+        "resnet_skip_time_act": .bool(false), "time_embedding_dim": .null, "time_embedding_act_fn": .null,
+        "timestep_post_act": .null, "time_cond_proj_dim": .null, "cross_attention_norm": .null,
+        "class_embeddings_concat": .bool(false), "encoder_hid_dim_type": .null,
+        "projection_class_embeddings_input_dim": .null, "addition_time_embed_dim": .null,
+        "mid_block_only_cross_attention": .null, "reverse_transformer_layers_per_block": .null,
+    ]
+
+    private static func isInert(_ value: JSONValue, _ inert: JSONValue) -> Bool {
+        switch (value, inert) {
+        case (.null, _): return true
+        case (.int(let a), .double(let b)): return Double(a) == b
+        case (.double(let a), .double(let b)): return a == b
+        default: return value == inert
+        }
     }
 
     public func validate() throws {
+        if let key = changedSettings.first {
+            let allowed: String
+            switch Self.inertSettings[key] {
+            case .string(let v)?: allowed = "\"\(v)\" or null"
+            case .double(let v)?: allowed = "\(v) or null"
+            case .bool(let v)?: allowed = "\(v) or null"
+            default: allowed = "null"
+            }
+            throw invalid(key, "unsupported value (supported: \(allowed))")
+        }
         let known = SupportedConfigValues.self
         if !known.activations.contains(actFn) { throw unsupported("act_fn", actFn, supported: known.activations) }
         for t in downBlockTypes where !known.unetDownBlocks.contains(t) {

@@ -182,4 +182,24 @@ import Testing
             _ = try SchedulerConfig.load(url: fixture("missing.json"))
         }
     }
+
+    /// Settings that would change the UNet in ways not implemented are refused, naming the key; their inert
+    /// values (the diffusers default, or null) pass.
+    @Test func unetSettingsThatChangeTheNetworkAreRefused() throws {
+        let inert = #"{"attention_type": "default", "resnet_out_scale_factor": 1, "cross_attention_norm": null}"#
+        #expect(try UNet2DConditionConfig.decode(Data(inert.utf8)).changedSettings.isEmpty)
+        for (json, key) in [
+            (#"{"attention_type": "gated"}"#, "attention_type"),
+            (#"{"resnet_out_scale_factor": 0.5}"#, "resnet_out_scale_factor"),
+            (#"{"time_cond_proj_dim": 256}"#, "time_cond_proj_dim"),
+            (#"{"class_embeddings_concat": true}"#, "class_embeddings_concat"),
+        ] {
+            do {
+                _ = try UNet2DConditionConfig.decode(Data(json.utf8), source: "unet/config.json")
+                Issue.record("\(json) was accepted")
+            } catch let e as CheckpointError {
+                #expect(e.key == key && e.file == "unet/config.json", "\(e)")
+            }
+        }
+    }
 }
