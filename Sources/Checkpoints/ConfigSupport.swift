@@ -16,7 +16,7 @@ extension CheckpointConfig {
     public static func decode(_ data: Data, source: String = "<memory>") throws -> Self {
         var config: Self
         do {
-            config = try JSONDecoder().decode(Self.self, from: data)
+            config = try pythonJSONDecoder().decode(Self.self, from: data)
         } catch let error as CheckpointError {
             throw CheckpointError(file: source, key: error.key, error.message)
         } catch let error as DecodingError {
@@ -42,6 +42,35 @@ extension CheckpointConfig {
     func unsupported(_ key: String, _ value: Any, supported: [String]) -> CheckpointError {
         CheckpointError(
             file: source, key: key, "unsupported value \(value) (supported: \(supported.joined(separator: ", ")))")
+    }
+
+    /// Keys of `inert` present in the JSON behind `decoder` with a value other than their inert one or null:
+    /// settings of the Python class that would change behaviour in ways not implemented here.
+    static func changedSettings(in decoder: any Decoder, inert: [String: JSONValue]) throws -> [String] {
+        let all = try decoder.container(keyedBy: AnyKey.self)
+        var changed: [String] = []
+        for (key, neutral) in inert.sorted(by: { $0.key < $1.key }) {
+            guard let value = try all.decodeIfPresent(JSONValue.self, forKey: AnyKey(key)) else { continue }
+            switch (value, neutral) {
+            case (.null, _): continue
+            case (.int(let a), .double(let b)) where Double(a) == b: continue
+            default: if value != neutral { changed.append(key) }
+            }
+        }
+        return changed
+    }
+
+    /// Throws naming the first of `changed` (see `changedSettings`) and the value it supports.
+    func refuseChanged(_ changed: [String], inert: [String: JSONValue]) throws {
+        guard let key = changed.first else { return }
+        let allowed: String
+        switch inert[key] {
+        case .string(let v)?: allowed = "\"\(v)\" or null"
+        case .double(let v)?: allowed = "\(v) or null"
+        case .bool(let v)?: allowed = "\(v) or null"
+        default: allowed = "null"
+        }
+        throw invalid(key, "unsupported value (supported: \(allowed))")
     }
 
     /// An error naming `key` with a free-form reason.
@@ -107,6 +136,14 @@ public enum SupportedConfigValues {
 }
 
 /// Coding key from a string, for reading nested or dynamic keys.
+/// A decoder for JSON written by Python's `json` module, which writes `Infinity`, `-Infinity` and `NaN` as bare
+/// tokens (e.g. DPMSolverMultistepScheduler's `"lambda_min_clipped": -Infinity`); JSON5 accepts them.
+func pythonJSONDecoder() -> JSONDecoder {
+    let decoder = JSONDecoder()
+    decoder.allowsJSON5 = true
+    return decoder
+}
+
 struct AnyKey: CodingKey {
     var stringValue: String
     var intValue: Int? { nil }

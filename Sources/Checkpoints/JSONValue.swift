@@ -45,7 +45,7 @@ enum JSONValue: Codable, Equatable, Sendable {
     /// Parses `data`, throwing a `CheckpointError` naming `file` when it is not JSON.
     static func parse(_ data: Data, file: String) throws -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
+            return try pythonJSONDecoder().decode(JSONValue.self, from: data)
         } catch {
             throw CheckpointError(file: file, "invalid JSON: \(error)")
         }

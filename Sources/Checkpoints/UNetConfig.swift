@@ -116,7 +116,7 @@ public struct UNet2DConditionConfig: CheckpointConfig, Equatable {
     /// diffusers' defaults (the SD 1.x topology with cross-attention width 1280).
     public init() {
         // Decoding an empty object cannot fail: every key has a default.
-        self = (try? JSONDecoder().decode(Self.self, from: Data("{}".utf8))) ?? Self.fallback
+        self = (try? pythonJSONDecoder().decode(Self.self, from: Data("{}".utf8))) ?? Self.fallback
     }
 
     private static var fallback: Self { preconditionFailure("UNet2DConditionConfig defaults failed to decode") }
@@ -160,11 +160,7 @@ public struct UNet2DConditionConfig: CheckpointConfig, Equatable {
         convOutKernel = try c.value(.convOutKernel, 3)
         additionEmbedType = try c.decodeIfPresent(String.self, forKey: .additionEmbedType)
         encoderHidDim = try c.decodeIfPresent(Int.self, forKey: .encoderHidDim)
-        let all = try decoder.container(keyedBy: AnyKey.self)
-        for (key, inert) in Self.inertSettings.sorted(by: { $0.key < $1.key }) {
-            guard let value = try all.decodeIfPresent(JSONValue.self, forKey: AnyKey(key)) else { continue }
-            if !Self.isInert(value, inert) { changedSettings.append(key) }
-        }
+        changedSettings = try Self.changedSettings(in: decoder, inert: Self.inertSettings)
     }
 
     /// Settings diffusers' `UNet2DConditionModel` knows that would change the network in ways not implemented
@@ -178,26 +174,8 @@ public struct UNet2DConditionConfig: CheckpointConfig, Equatable {
         "mid_block_only_cross_attention": .null, "reverse_transformer_layers_per_block": .null,
     ]
 
-    private static func isInert(_ value: JSONValue, _ inert: JSONValue) -> Bool {
-        switch (value, inert) {
-        case (.null, _): return true
-        case (.int(let a), .double(let b)): return Double(a) == b
-        case (.double(let a), .double(let b)): return a == b
-        default: return value == inert
-        }
-    }
-
     public func validate() throws {
-        if let key = changedSettings.first {
-            let allowed: String
-            switch Self.inertSettings[key] {
-            case .string(let v)?: allowed = "\"\(v)\" or null"
-            case .double(let v)?: allowed = "\(v) or null"
-            case .bool(let v)?: allowed = "\(v) or null"
-            default: allowed = "null"
-            }
-            throw invalid(key, "unsupported value (supported: \(allowed))")
-        }
+        try refuseChanged(changedSettings, inert: Self.inertSettings)
         let known = SupportedConfigValues.self
         if !known.activations.contains(actFn) { throw unsupported("act_fn", actFn, supported: known.activations) }
         for t in downBlockTypes where !known.unetDownBlocks.contains(t) {

@@ -157,6 +157,8 @@ public struct SchedulerConfig: CheckpointConfig, Equatable {
     public var interpolationType: String?
     /// Rescale betas to zero terminal SNR (class default false).
     public var rescaleBetasZeroSnr: Bool?
+    /// Keys of `inertSettings` whose values would change the sampling (refused by `validate()`).
+    public var changedSettings: [String] = []
 
     /// `timestep_spacing`, or the class default of current diffusers when absent
     /// ("leading" for PNDM and DDIM, "linspace" for Euler, Euler-ancestral and DPM-Solver).
@@ -225,9 +227,19 @@ public struct SchedulerConfig: CheckpointConfig, Equatable {
         finalSigmasType = try c.decodeIfPresent(String.self, forKey: .finalSigmasType)
         interpolationType = try c.decodeIfPresent(String.self, forKey: .interpolationType)
         rescaleBetasZeroSnr = try c.decodeIfPresent(Bool.self, forKey: .rescaleBetasZeroSnr)
+        changedSettings = try Self.changedSettings(in: decoder, inert: Self.inertSettings)
     }
 
+    /// Settings of diffusers' schedulers that would change the sampling in ways not implemented here, with the
+    /// value that leaves it unchanged (`null` and absence also do); `validate()` refuses others.
+    static let inertSettings: [String: JSONValue] = [
+        "timestep_type": .string("discrete"), "use_exponential_sigmas": .bool(false), "use_beta_sigmas": .bool(false),
+        "use_flow_sigmas": .bool(false), "use_dynamic_shifting": .bool(false), "euler_at_final": .bool(false),
+        "use_lu_lambdas": .bool(false), "variance_type": .null, "sigma_min": .null, "sigma_max": .null,
+    ]
+
     public func validate() throws {
+        try refuseChanged(changedSettings, inert: Self.inertSettings)
         let known = SupportedConfigValues.self
         if let n = className, !known.schedulers.contains(n) {
             throw unsupported("_class_name", n, supported: known.schedulers)
