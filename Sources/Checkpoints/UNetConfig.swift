@@ -74,12 +74,23 @@ public struct UNet2DConditionConfig: CheckpointConfig, Equatable {
     public var encoderHidDim: Int?
     /// Keys of `inertSettings` whose values would change the network (refused by `validate()`).
     public var changedSettings: [String] = []
+    /// `_diffusers_version` of the writer (nil when absent).
+    public var diffusersVersion: String?
+
+    /// Whether the writer's diffusers version is below `major.minor` (false when unknown or unparsable).
+    public func writtenBefore(_ major: Int, _ minor: Int) -> Bool {
+        guard let v = diffusersVersion else { return false }
+        let parts = v.split(separator: ".").map { Int($0.prefix { $0.isNumber }) }
+        guard parts.count >= 2, let a = parts[0], let b = parts[1] else { return false }
+        return (a, b) < (major, minor)
+    }
 
     /// Heads per down block, as diffusers computes them: `num_attention_heads ?? attention_head_dim`.
     public var headsPerBlock: [Int] { numAttentionHeads ?? attentionHeadDim }
 
     enum CodingKeys: String, CodingKey {
         case sampleSize = "sample_size"
+        case diffusersVersion = "_diffusers_version"
         case inChannels = "in_channels"
         case outChannels = "out_channels"
         case centerInputSample = "center_input_sample"
@@ -124,6 +135,7 @@ public struct UNet2DConditionConfig: CheckpointConfig, Equatable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         sampleSize = try c.decodeIfPresent(Int.self, forKey: .sampleSize)
+        diffusersVersion = try c.decodeIfPresent(String.self, forKey: .diffusersVersion)
         inChannels = try c.value(.inChannels, 4)
         outChannels = try c.value(.outChannels, 4)
         centerInputSample = try c.value(.centerInputSample, false)

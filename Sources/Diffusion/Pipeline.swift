@@ -66,8 +66,13 @@ public struct ImageVariationPipeline: Sendable {
 
     /// `2^(len(vae.block_out_channels) − 1)`.
     public var vaeScaleFactor: Int { 1 << max(vaeConfig.blockOutChannels.count - 1, 0) }
-    /// Default output side: `unet.sample_size × vae scale factor`.
-    public var defaultSize: Int { (unetConfig.sampleSize ?? 64) * vaeScaleFactor }
+    /// Default output side: `unet.sample_size × vae scale factor`. Like diffusers' pipeline, a `sample_size`
+    /// under 64 in a config written before diffusers 0.9.0 counts as 64 (those configs predate the key's meaning).
+    public var defaultSize: Int {
+        var sample = unetConfig.sampleSize ?? 64
+        if sample < 64 && unetConfig.writtenBefore(0, 9) { sample = 64 }
+        return sample * vaeScaleFactor
+    }
 
     /// Loads a diffusers pipeline folder (`model_index.json` with `image_encoder`, `unet`, `vae`, `scheduler`);
     /// every component's weights are bound strictly.

@@ -202,4 +202,16 @@ import Testing
             }
         }
     }
+
+    @Test func unetWriterVersion() throws {
+        func config(_ version: String?) throws -> UNet2DConditionConfig {
+            let json = version.map { #"{"_diffusers_version": "\#($0)"}"# } ?? "{}"
+            return try UNet2DConditionConfig.decode(Data(json.utf8))
+        }
+        #expect(try config("0.8.1").writtenBefore(0, 9))
+        #expect(try !config("0.9.0").writtenBefore(0, 9))
+        #expect(try !config("0.9.0.dev0").writtenBefore(0, 9))
+        #expect(try !config("0.42.1").writtenBefore(0, 9))
+        #expect(try !config(nil).writtenBefore(0, 9))
+    }
 }

@@ -88,4 +88,30 @@ struct PipelineTests {
         let image = try ImageVariationPipeline.postprocess(t)[0]
         #expect(stride(from: 0, to: image.pixels.count, by: 3).map { image.pixels[$0] } == expected)
     }
+
+    /// diffusers' pipeline treats `sample_size < 64` from a pre-0.9.0 config as 64.
+    @Test func oldSmallSampleSizeMeans64() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fm = FileManager.default
+        let source = Fixtures.url("pipeline/tiny-a")
+        for name in try fm.contentsOfDirectory(atPath: source.path) where name != "unet" {
+            try fm.createSymbolicLink(
+                at: dir.appendingPathComponent(name), withDestinationURL: source.appendingPathComponent(name))
+        }
+        let unet = dir.appendingPathComponent("unet")
+        try fm.createDirectory(at: unet, withIntermediateDirectories: true)
+        for name in try fm.contentsOfDirectory(atPath: source.appendingPathComponent("unet").path) where name != "config.json" {
+            try fm.createSymbolicLink(
+                at: unet.appendingPathComponent(name), withDestinationURL: source.appendingPathComponent("unet/\(name)"))
+        }
+        let config = try String(contentsOf: source.appendingPathComponent("unet/config.json"), encoding: .utf8)
+        let old = config.replacingOccurrences(of: #""_diffusers_version": "0.42.1""#, with: #""_diffusers_version": "0.8.0""#)
+        #expect(old != config)
+        try old.write(to: unet.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        let current = try ImageVariationPipeline.load(directory: source)
+        let patched = try ImageVariationPipeline.load(directory: dir)
+        #expect(current.defaultSize == 8 * current.vaeScaleFactor)
+        #expect(patched.defaultSize == 64 * patched.vaeScaleFactor)
+    }
 }
