@@ -71,33 +71,6 @@ static ic_status jpeg_header_body(jpeg_read_job *job, const uint8_t *data, size_
     return ic_check_size(job->cinfo.image_width, job->cinfo.image_height, max_pixels, err, err_cap);
 }
 
-ic_status ic_jpeg_read_header(const uint8_t *data, size_t size, uint64_t max_pixels, uint32_t *width,
-                              uint32_t *height, char *err, size_t err_cap) {
-    if (data == NULL || width == NULL || height == NULL) {
-        return ic_fail(err, err_cap, IC_ERR_INVALID_ARGUMENT, "missing argument");
-    }
-    if (ic_detect_format(data, size) != IC_FORMAT_JPEG) {
-        return ic_fail(err, err_cap, IC_ERR_NOT_AN_IMAGE, "not a JPEG image (bad signature)");
-    }
-    jpeg_read_job job;
-    memset(&job, 0, sizeof job);
-    install_failure(&job.failure);
-    job.cinfo.err = &job.failure.manager;
-    ic_status status;
-    if (setjmp(job.failure.jump)) {
-        status = ic_fail(err, err_cap, IC_ERR_CORRUPT, "invalid JPEG: %s", job.failure.message);
-    } else {
-        jpeg_create_decompress(&job.cinfo);
-        status = jpeg_header_body(&job, data, size, max_pixels, err, err_cap);
-        if (status == IC_OK) {
-            *width = job.cinfo.image_width;
-            *height = job.cinfo.image_height;
-        }
-    }
-    jpeg_destroy_decompress(&job.cinfo);
-    return status;
-}
-
 static inline uint8_t muldiv255(unsigned a, unsigned b) {
     unsigned t = a * b + 128;
     return (uint8_t)(((t >> 8) + t) >> 8);
@@ -156,9 +129,9 @@ static ic_status jpeg_decode_body(jpeg_read_job *job, const uint8_t *data, size_
     return IC_OK;
 }
 
-ic_status ic_jpeg_decode_rgb8(const uint8_t *data, size_t size, uint64_t max_pixels, uint8_t *out,
-                              size_t out_size, char *err, size_t err_cap) {
-    if (data == NULL || out == NULL) return ic_fail(err, err_cap, IC_ERR_INVALID_ARGUMENT, "missing argument");
+/* Reads a JPEG's header and, when `out` is given, its pixels; libjpeg's errors longjmp back here. */
+static ic_status jpeg_read(const uint8_t *data, size_t size, uint64_t max_pixels, uint8_t *out, size_t out_size,
+                           uint32_t *width, uint32_t *height, char *err, size_t err_cap) {
     if (ic_detect_format(data, size) != IC_FORMAT_JPEG) {
         return ic_fail(err, err_cap, IC_ERR_NOT_AN_IMAGE, "not a JPEG image (bad signature)");
     }
@@ -171,12 +144,31 @@ ic_status ic_jpeg_decode_rgb8(const uint8_t *data, size_t size, uint64_t max_pix
         status = ic_fail(err, err_cap, IC_ERR_CORRUPT, "invalid JPEG: %s", job.failure.message);
     } else {
         jpeg_create_decompress(&job.cinfo);
-        status = jpeg_decode_body(&job, data, size, max_pixels, out, out_size, err, err_cap);
+        status = out != NULL ? jpeg_decode_body(&job, data, size, max_pixels, out, out_size, err, err_cap)
+                             : jpeg_header_body(&job, data, size, max_pixels, err, err_cap);
+        if (status == IC_OK && width != NULL && height != NULL) {
+            *width = job.cinfo.image_width;
+            *height = job.cinfo.image_height;
+        }
     }
     /* No jpeg_finish_decompress: trailing data after the last row (even a missing EOI) is not needed. */
     jpeg_destroy_decompress(&job.cinfo);
     free(job.row);
     return status;
+}
+
+ic_status ic_jpeg_read_header(const uint8_t *data, size_t size, uint64_t max_pixels, uint32_t *width,
+                              uint32_t *height, char *err, size_t err_cap) {
+    if (data == NULL || width == NULL || height == NULL) {
+        return ic_fail(err, err_cap, IC_ERR_INVALID_ARGUMENT, "missing argument");
+    }
+    return jpeg_read(data, size, max_pixels, NULL, 0, width, height, err, err_cap);
+}
+
+ic_status ic_jpeg_decode_rgb8(const uint8_t *data, size_t size, uint64_t max_pixels, uint8_t *out,
+                              size_t out_size, char *err, size_t err_cap) {
+    if (data == NULL || out == NULL) return ic_fail(err, err_cap, IC_ERR_INVALID_ARGUMENT, "missing argument");
+    return jpeg_read(data, size, max_pixels, out, out_size, NULL, NULL, err, err_cap);
 }
 
 /* ---- encoding ---- */
