@@ -79,9 +79,7 @@ public struct CLIPVisionConfig: CheckpointConfig, Equatable {
 
     public func validate() throws {
         let known = SupportedConfigValues.self
-        if !known.clipActivations.contains(hiddenAct) {
-            throw unsupported("hidden_act", hiddenAct, supported: known.clipActivations)
-        }
+        try require("hidden_act", [hiddenAct], in: known.clipActivations)
         guard numAttentionHeads > 0, hiddenSize > 0, hiddenSize % numAttentionHeads == 0 else {
             throw invalid(
                 "num_attention_heads", "hidden_size \(hiddenSize) cannot split into \(numAttentionHeads) heads")

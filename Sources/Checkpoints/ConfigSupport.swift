@@ -73,6 +73,11 @@ extension CheckpointConfig {
         throw invalid(key, "unsupported value (supported: \(allowed))")
     }
 
+    /// Throws `unsupported` naming `key` unless every one of `values` is in `supported` (`nil` passes).
+    func require(_ key: String, _ values: [String?], in supported: [String]) throws {
+        for case let v? in values where !supported.contains(v) { throw unsupported(key, v, supported: supported) }
+    }
+
     /// An error naming `key` with a free-form reason.
     func invalid(_ key: String, _ message: String) -> CheckpointError {
         CheckpointError(file: source, key: key, message)

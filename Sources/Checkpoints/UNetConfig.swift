@@ -189,22 +189,12 @@ public struct UNet2DConditionConfig: CheckpointConfig, Equatable {
     public func validate() throws {
         try refuseChanged(changedSettings, inert: Self.inertSettings)
         let known = SupportedConfigValues.self
-        if !known.activations.contains(actFn) { throw unsupported("act_fn", actFn, supported: known.activations) }
-        for t in downBlockTypes where !known.unetDownBlocks.contains(t) {
-            throw unsupported("down_block_types", t, supported: known.unetDownBlocks)
-        }
-        for t in upBlockTypes where !known.unetUpBlocks.contains(t) {
-            throw unsupported("up_block_types", t, supported: known.unetUpBlocks)
-        }
-        if let m = midBlockType, !known.unetMidBlocks.contains(m) {
-            throw unsupported("mid_block_type", m, supported: known.unetMidBlocks)
-        }
-        if !known.timeEmbeddings.contains(timeEmbeddingType) {
-            throw unsupported("time_embedding_type", timeEmbeddingType, supported: known.timeEmbeddings)
-        }
-        if !known.resnetTimeScaleShifts.contains(resnetTimeScaleShift) {
-            throw unsupported("resnet_time_scale_shift", resnetTimeScaleShift, supported: known.resnetTimeScaleShifts)
-        }
+        try require("act_fn", [actFn], in: known.activations)
+        try require("down_block_types", downBlockTypes, in: known.unetDownBlocks)
+        try require("up_block_types", upBlockTypes, in: known.unetUpBlocks)
+        try require("mid_block_type", [midBlockType], in: known.unetMidBlocks)
+        try require("time_embedding_type", [timeEmbeddingType], in: known.timeEmbeddings)
+        try require("resnet_time_scale_shift", [resnetTimeScaleShift], in: known.resnetTimeScaleShifts)
         if let t = classEmbedType { throw unsupported("class_embed_type", t, supported: ["null"]) }
         if let t = additionEmbedType { throw unsupported("addition_embed_type", t, supported: ["null"]) }
         if dualCrossAttention { throw unsupported("dual_cross_attention", true, supported: ["false"]) }

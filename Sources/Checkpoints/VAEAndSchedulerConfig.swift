@@ -77,13 +77,9 @@ public struct AutoencoderKLConfig: CheckpointConfig, Equatable {
 
     public func validate() throws {
         let known = SupportedConfigValues.self
-        if !known.activations.contains(actFn) { throw unsupported("act_fn", actFn, supported: known.activations) }
-        for t in downBlockTypes where !known.vaeDownBlocks.contains(t) {
-            throw unsupported("down_block_types", t, supported: known.vaeDownBlocks)
-        }
-        for t in upBlockTypes where !known.vaeUpBlocks.contains(t) {
-            throw unsupported("up_block_types", t, supported: known.vaeUpBlocks)
-        }
+        try require("act_fn", [actFn], in: known.activations)
+        try require("down_block_types", downBlockTypes, in: known.vaeDownBlocks)
+        try require("up_block_types", upBlockTypes, in: known.vaeUpBlocks)
         guard !blockOutChannels.isEmpty, downBlockTypes.count == blockOutChannels.count,
             upBlockTypes.count == blockOutChannels.count
         else {
@@ -241,18 +237,10 @@ public struct SchedulerConfig: CheckpointConfig, Equatable {
     public func validate() throws {
         try refuseChanged(changedSettings, inert: Self.inertSettings)
         let known = SupportedConfigValues.self
-        if let n = className, !known.schedulers.contains(n) {
-            throw unsupported("_class_name", n, supported: known.schedulers)
-        }
-        if !known.betaSchedules.contains(betaSchedule) {
-            throw unsupported("beta_schedule", betaSchedule, supported: known.betaSchedules)
-        }
-        if !known.predictionTypes.contains(predictionType) {
-            throw unsupported("prediction_type", predictionType, supported: known.predictionTypes)
-        }
-        if let t = timestepSpacing, !known.timestepSpacings.contains(t) {
-            throw unsupported("timestep_spacing", t, supported: known.timestepSpacings)
-        }
+        try require("_class_name", [className], in: known.schedulers)
+        try require("beta_schedule", [betaSchedule], in: known.betaSchedules)
+        try require("prediction_type", [predictionType], in: known.predictionTypes)
+        try require("timestep_spacing", [timestepSpacing], in: known.timestepSpacings)
         if numTrainTimesteps < 1 { throw invalid("num_train_timesteps", "must be ≥ 1") }
         if let b = trainedBetas, b.count != numTrainTimesteps {
             throw invalid("trained_betas", "\(b.count) betas for \(numTrainTimesteps) timesteps")
