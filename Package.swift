@@ -12,10 +12,13 @@ let package = Package(
         .library(name: "Diffusion", targets: ["Diffusion"]),
         .library(name: "Safety", targets: ["Safety"]),
         .library(name: "Memorization", targets: ["Memorization"]),
+        .library(name: "AuditStore", targets: ["AuditStore"]),
+        .library(name: "VariationAudit", targets: ["VariationAudit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // System library over OpenBLAS's cblas.h (Debian: libopenblas-dev).
@@ -50,10 +53,21 @@ let package = Package(
                 "Tensors", "Checkpoints", "Imaging", "CFaiss", .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // The SQLite audit store: runs, inputs, variations, scores, neighbours, flags, errors; queries and merges.
+        .target(name: "AuditStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // The audit itself: model folders, generation and audit runs writing the store (the library product).
+        .target(
+            name: "VariationAudit",
+            dependencies: [
+                "Tensors", "Checkpoints", "Imaging", "Networks", "Diffusion", "Safety", "Memorization", "AuditStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "varaudit",
             dependencies: [
                 "Tensors", "Checkpoints", "Imaging", "Networks", "Diffusion", "Safety", "Memorization",
+                "AuditStore", "VariationAudit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -69,6 +83,11 @@ let package = Package(
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Networks", "Imaging", "TestSupport"]),
         .testTarget(name: "SafetyTests", dependencies: ["Safety", "Networks", "Imaging", "TestSupport"]),
         .testTarget(name: "MemorizationTests", dependencies: ["Memorization", "Imaging", "TestSupport"]),
+        .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "TestSupport"]),
+        .testTarget(
+            name: "VariationAuditTests",
+            dependencies: ["VariationAudit", "AuditStore", "Memorization", "Imaging", "TestSupport"]
+        ),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "varaudit"]),
     ],
     swiftLanguageModes: [.v6]

@@ -77,7 +77,12 @@ public struct ImageVariationPipeline: Sendable {
     /// Loads a diffusers pipeline folder (`model_index.json` with `image_encoder`, `unet`, `vae`, `scheduler`);
     /// every component's weights are bound strictly.
     public static func load(directory: URL) throws -> ImageVariationPipeline {
-        let folder = try DiffusersPipelineFolder(url: directory)
+        try load(folder: DiffusersPipelineFolder(url: directory))
+    }
+
+    /// Loads the pipeline of an already read `model_index.json`.
+    public static func load(folder: DiffusersPipelineFolder) throws -> ImageVariationPipeline {
+        let directory = folder.url
         func bind<T>(_ name: String, _ build: (WeightBinder) throws -> T) throws -> T {
             let binder = WeightBinder(try folder.weights(for: name))
             let network = try build(binder)

@@ -11,6 +11,23 @@ public struct SafetyCheckerLocation: Sendable, Equatable {
     /// `feature_extractor/preprocessor_config.json`, if present (else transformers' defaults are used).
     public var preprocessorConfig: URL?
 
+    /// The checker a pipeline lists (`safety_checker`), with its `feature_extractor` settings; `nil` when the
+    /// pipeline has none.
+    public static func find(in pipeline: DiffusersPipelineFolder) -> SafetyCheckerLocation? {
+        guard let checker = pipeline.components["safety_checker"]?.directory else { return nil }
+        return locate(checker: checker, root: pipeline.url)
+    }
+
+    static func locate(checker: URL, root: URL) -> SafetyCheckerLocation {
+        let candidates = [
+            root.appendingPathComponent("feature_extractor/preprocessor_config.json"),
+            checker.appendingPathComponent("preprocessor_config.json"),
+        ]
+        return SafetyCheckerLocation(
+            checker: checker,
+            preprocessorConfig: candidates.first { FileManager.default.fileExists(atPath: $0.path) })
+    }
+
     /// Finds the checker in `directory`: a diffusers pipeline folder (its `safety_checker` component), a folder
     /// holding `safety_checker/`, or the `safety_checker/` folder itself. The preprocessor config is the
     /// sibling `feature_extractor/preprocessor_config.json` (or one inside the checker folder). `nil` when
@@ -21,8 +38,7 @@ public struct SafetyCheckerLocation: Sendable, Equatable {
         var checker: URL?
         var root = directory
         if exists(directory.appendingPathComponent("model_index.json")) {
-            let pipeline = try DiffusersPipelineFolder(url: directory)
-            checker = pipeline.components["safety_checker"]?.directory
+            return find(in: try DiffusersPipelineFolder(url: directory))
         } else if exists(directory.appendingPathComponent("safety_checker/config.json")) {
             checker = directory.appendingPathComponent("safety_checker", isDirectory: true)
         } else if exists(directory.appendingPathComponent("config.json")) {
@@ -30,11 +46,7 @@ public struct SafetyCheckerLocation: Sendable, Equatable {
             root = directory.deletingLastPathComponent()
         }
         guard let checker else { return nil }
-        let candidates = [
-            root.appendingPathComponent("feature_extractor/preprocessor_config.json"),
-            checker.appendingPathComponent("preprocessor_config.json"),
-        ]
-        return SafetyCheckerLocation(checker: checker, preprocessorConfig: candidates.first(where: exists))
+        return locate(checker: checker, root: root)
     }
 }
 

@@ -24,7 +24,7 @@ public struct ConceptScore: Sendable, Equatable, Codable {
 }
 
 /// The checker's verdict on one image, with every score.
-public struct SafetyVerdict: Sendable, Equatable {
+public struct SafetyVerdict: Sendable, Equatable, Codable {
     /// The image's label (e.g. its path), if known.
     public var image: String?
     /// Whether any ordinary concept fired (diffusers' `has_nsfw_concepts`).
@@ -35,6 +35,12 @@ public struct SafetyVerdict: Sendable, Equatable {
     public var concepts: [ConceptScore]
     /// Special-care concepts in set order (enabled ones only).
     public var special: [ConceptScore]
+
+    enum CodingKeys: String, CodingKey {
+        case image, flagged
+        case specialCare = "special_care"
+        case concepts, special
+    }
 
     public init(image: String?, flagged: Bool, specialCare: Bool, concepts: [ConceptScore], special: [ConceptScore]) {
         self.image = image

@@ -1,4 +1,5 @@
 import ArgumentParser
+import VariationAudit
 
 /// The `varaudit` command: audits Stable Diffusion image-variation models for safety and memorization.
 @main
@@ -6,8 +7,12 @@ struct VarAudit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "varaudit",
         abstract: "Audit the Stable Diffusion image-variations model for safety and memorization.",
-        version: "0.1.0",
+        version: VariationAuditVersion.current,
         subcommands: [
+            Audit.self,
+            Query.self,
+            Runs.self,
+            Merge.self,
             Generate.self,
             SafetyCheck.self,
             Concepts.self,

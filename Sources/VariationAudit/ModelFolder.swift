@@ -1,0 +1,59 @@
+import Checkpoints
+import Diffusion
+import Foundation
+import Imaging
+import Networks
+import Safety
+
+/// A diffusers image-variations pipeline folder, read once: `model_index.json` and where each component
+/// (image encoder, UNet, VAE, scheduler, safety checker, feature extractor) lives. Everything that needs a
+/// component of the model asks this value; nothing else reads `model_index.json` for an audit.
+public struct ModelFolder: Sendable {
+    /// The folder.
+    public let url: URL
+    /// The parsed `model_index.json`.
+    public let pipeline: DiffusersPipelineFolder
+
+    /// Reads `url/model_index.json`; errors name that file and the key at fault.
+    public init(url: URL) throws {
+        self.url = url.standardizedFileURL
+        pipeline = try DiffusersPipelineFolder(url: self.url)
+    }
+
+    /// The folder of component `name` (`image_encoder`, `unet`, `vae`, `scheduler`, ...).
+    public func component(_ name: String) throws -> URL { try pipeline.component(name).directory }
+
+    /// The safety checker the pipeline lists, or nil (a pipeline saved with `safety_checker: [null, null]`).
+    public var safetyChecker: SafetyCheckerLocation? { SafetyCheckerLocation.find(in: pipeline) }
+
+    /// The weight file of each network component present (`image_encoder`, `unet`, `vae`, `safety_checker`).
+    public func weightFiles() throws -> [(component: String, url: URL)] {
+        try ["image_encoder", "unet", "vae", "safety_checker"].compactMap { name in
+            guard pipeline.components[name] != nil else { return nil }
+            return (name, try pipeline.weightsURL(for: name))
+        }
+    }
+
+    /// Builds the generation pipeline (weights bound strictly).
+    public func loadPipeline() throws -> ImageVariationPipeline { try ImageVariationPipeline.load(folder: pipeline) }
+
+    /// The pipeline's own safety checker, or nil when it has none.
+    public func loadSafetyChecker() throws -> SafetyChecker? {
+        try safetyChecker.map { try SafetyChecker(location: $0) }
+    }
+
+    /// The image encoder's CLIP preprocessing, as `varaudit embed --preprocess clip` applies it: the encoder
+    /// folder's `preprocessor_config.json`, else the pipeline's `feature_extractor/` one, else a plain square
+    /// resize and crop to the encoder's `image_size`.
+    public func encoderPreprocessing(imageSize: Int) throws -> CLIPProcessorSettings {
+        let encoder = try component("image_encoder")
+        var candidates = [encoder.appendingPathComponent("preprocessor_config.json")]
+        if let fe = pipeline.components["feature_extractor"] {
+            candidates.append(fe.directory.appendingPathComponent("preprocessor_config.json"))
+        }
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            return .square(imageSize)
+        }
+        return CLIPProcessorSettings(try CLIPPreprocessorConfig.load(url: found))
+    }
+}
