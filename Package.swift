@@ -88,7 +88,7 @@ let package = Package(
             name: "VariationAuditTests",
             dependencies: ["VariationAudit", "AuditStore", "Memorization", "Imaging", "TestSupport"]
         ),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "varaudit"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "varaudit", "AuditStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -266,6 +266,9 @@ public final class AuditRun {
     ) throws -> AuditOutcome {
         let c = configuration
         for note in notes { events(.note(note)) }
+        for (name, d) in detectors.sorted(by: { $0.key < $1.key }) where d.objectValue?["used"] == .bool(false) {
+            events(.note("\(name): \(d.objectValue?["detail"]?.stringValue ?? "skipped")"))
+        }
         let all = try InputList.sorted(files: c.inputs, directories: [])
         let mine = all.enumerated().filter { c.shard?.contains(position: $0.offset) ?? true }
         let (run, resumed) = try openRun(store: store)

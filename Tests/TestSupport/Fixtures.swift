@@ -74,11 +74,14 @@ extension Fixtures {
         return Bundle.main.bundleURL.appendingPathComponent("varaudit")
     }
 
-    /// Runs `varaudit arguments...` to completion.
-    public static func runTool(_ arguments: [String]) throws -> ToolRun {
+    /// Runs `varaudit arguments...` to completion, with `environment` added to this process's.
+    public static func runTool(_ arguments: [String], environment: [String: String] = [:]) throws -> ToolRun {
         let process = Process()
         process.executableURL = tool
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
