@@ -551,10 +551,12 @@ public final class AuditRun {
 
     static func scoreRecords(_ verdict: SafetyVerdict?) -> [ConceptScoreRecord] {
         guard let verdict else { return [] }
+        // Each Float as the double nearest its shortest decimal text, as `varaudit safety --json` prints it.
+        func number(_ f: Float) -> Double { Double("\(f)") ?? Double(f) }
         func record(_ kind: String, _ s: ConceptScore) -> ConceptScoreRecord {
             ConceptScoreRecord(
                 inputID: 0, variationID: nil, kind: kind, conceptIndex: s.index, name: s.name,
-                similarity: Double(s.similarity), threshold: Double(s.threshold), score: Double("\(s.score)") ?? 0,
+                similarity: number(s.similarity), threshold: number(s.threshold), score: number(s.score),
                 flagged: s.flagged)
         }
         return verdict.concepts.map { record("concept", $0) } + verdict.special.map { record("special", $0) }
