@@ -14,11 +14,13 @@ let package = Package(
         .library(name: "Memorization", targets: ["Memorization"]),
         .library(name: "AuditStore", targets: ["AuditStore"]),
         .library(name: "VariationAudit", targets: ["VariationAudit"]),
+        .library(name: "Reports", targets: ["Reports"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
     ],
     targets: [
         // System library over OpenBLAS's cblas.h (Debian: libopenblas-dev).
@@ -55,6 +57,14 @@ let package = Package(
         ),
         // The SQLite audit store: runs, inputs, variations, scores, neighbours, flags, errors; queries and merges.
         .target(name: "AuditStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // The HTML audit report, rendered from the store through an escaping template engine.
+        .target(
+            name: "Reports",
+            dependencies: [
+                "AuditStore", "Imaging", .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The audit itself: model folders, generation and audit runs writing the store (the library product).
         .target(
             name: "VariationAudit",
@@ -67,7 +77,7 @@ let package = Package(
             name: "varaudit",
             dependencies: [
                 "Tensors", "Checkpoints", "Imaging", "Networks", "Diffusion", "Safety", "Memorization",
-                "AuditStore", "VariationAudit",
+                "AuditStore", "VariationAudit", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -84,6 +94,7 @@ let package = Package(
         .testTarget(name: "SafetyTests", dependencies: ["Safety", "Networks", "Imaging", "TestSupport"]),
         .testTarget(name: "MemorizationTests", dependencies: ["Memorization", "Imaging", "TestSupport"]),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "AuditStore", "TestSupport"]),
         .testTarget(
             name: "VariationAuditTests",
             dependencies: ["VariationAudit", "AuditStore", "Memorization", "Imaging", "TestSupport"]

@@ -130,6 +130,17 @@ public final class AuditStore: Sendable {
                 t.column("message", .text).notNull()
                 t.column("at", .text).notNull()
             }
+            // Positive controls: images known to be copies (planted in the training index) or known to be unsafe,
+            // so that a report can state how many of them each detector found.
+            try db.create(table: "controls") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("run_id", .integer).indexed().references("runs", onDelete: .cascade).notNull()
+                t.column("detector", .text).notNull()
+                t.column("input", .text).notNull()
+                t.column("k", .integer)
+                t.column("row_id", .integer)
+                t.column("description", .text).notNull()
+            }
             // Shards merged into a run by `varaudit merge` (empty for runs made in one piece).
             try db.create(table: "merged_shards") { t in
                 t.column("run_id", .integer).indexed().references("runs", onDelete: .cascade).notNull()

@@ -3,7 +3,7 @@ import Tensors
 
 /// Denoising diffusion implicit models (Song et al. 2021), eq. (12), with optional stochasticity `eta`.
 ///
-/// Matches diffusers `DDIMScheduler` (REFERENCE.md §4.3): `clip_sample` / `clip_sample_range`,
+/// Matches diffusers `DDIMScheduler` (docs/algorithms.md#ddim): `clip_sample` / `clip_sample_range`,
 /// `set_alpha_to_one`, `prediction_type` epsilon, v_prediction and sample; with `eta > 0` one
 /// `randn(model_output.shape)` is drawn per step after the deterministic update, as diffusers does.
 /// `thresholding` (dynamic thresholding) is refused.

@@ -4,10 +4,11 @@ import Tensors
 
 /// DPM-Solver++ multistep (Lu et al. 2022, Algorithm 2: "DPM-Solver++(2M)"), data-prediction form.
 ///
-/// Matches diffusers `DPMSolverMultistepScheduler` (REFERENCE.md §4.6) for `algorithm_type` "dpmsolver++",
+/// Matches diffusers `DPMSolverMultistepScheduler` for `algorithm_type` "dpmsolver++",
 /// `solver_order` 1 or 2, `solver_type` "midpoint" or "heun", `lower_order_final`, `final_sigmas_type` "zero" or
 /// "sigma_min", optional `use_karras_sigmas`; prediction types epsilon, v_prediction and sample. The SDE variants
 /// and the older "dpmsolver" algorithm are refused. Deterministic: no noise is drawn.
+/// See docs/algorithms.md#dpm-solver-2m.
 public struct DPMSolverMultistepScheduler: Scheduler {
     public var kind: SchedulerKind { .dpmSolverMultistep }
     public private(set) var timesteps: [Double] = []

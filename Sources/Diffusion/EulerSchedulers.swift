@@ -83,9 +83,10 @@ struct SigmaSchedule: Sendable {
 
 /// Euler's method on the probability-flow ODE (Karras et al. 2022, Algorithm 2 with `s_churn = 0`).
 ///
-/// Matches diffusers `EulerDiscreteScheduler` (REFERENCE.md §4.4) with its pipeline defaults (`s_churn` 0, so no
+/// Matches diffusers `EulerDiscreteScheduler` with its pipeline defaults (`s_churn` 0, so no
 /// noise is drawn): `interpolation_type` "linear", optional `use_karras_sigmas`, `final_sigmas_type` "zero" or
 /// "sigma_min", `timestep_type` "discrete"; prediction types epsilon, v_prediction and sample.
+/// See docs/algorithms.md#euler.
 public struct EulerDiscreteScheduler: Scheduler {
     public var kind: SchedulerKind { .euler }
     public var timesteps: [Double] { sigmaSchedule.timesteps.map(Double.init) }
@@ -156,8 +157,9 @@ public struct EulerDiscreteScheduler: Scheduler {
 
 /// Euler ancestral sampling (k-diffusion `sample_euler_ancestral`, η = 1).
 ///
-/// Matches diffusers `EulerAncestralDiscreteScheduler` (REFERENCE.md §4.5): a deterministic Euler step to σ_down,
+/// Matches diffusers `EulerAncestralDiscreteScheduler`: a deterministic Euler step to σ_down,
 /// then `randn(model_output.shape) · σ_up` — drawn on every step, the last one included.
+/// See docs/algorithms.md#euler-ancestral.
 public struct EulerAncestralDiscreteScheduler: Scheduler {
     public var kind: SchedulerKind { .eulerAncestral }
     public var timesteps: [Double] { sigmaSchedule.timesteps.map(Double.init) }

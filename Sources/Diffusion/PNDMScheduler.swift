@@ -3,7 +3,7 @@ import Tensors
 
 /// Pseudo numerical methods for diffusion models (Liu et al. 2022).
 ///
-/// Matches diffusers `PNDMScheduler` with `skip_prk_steps=True` (REFERENCE.md §4.2): N+1 timesteps with the
+/// Matches diffusers `PNDMScheduler` with `skip_prk_steps=True` (docs/algorithms.md#pndm): N+1 timesteps with the
 /// second repeated; the first two calls form a Heun-like start, then Adams–Bashforth of order 2, 3, 4 on the
 /// stored model outputs, each applied with formula (9) of the paper (`_get_prev_sample`). With
 /// `skip_prk_steps=False` (the class default) it matches diffusers' pseudo Runge–Kutta warm-up: 12 model calls

@@ -5,10 +5,11 @@ import Networks
 import Tensors
 
 /// The image-variations pipeline, matching diffusers' `StableDiffusionImageVariationPipeline.__call__`
-/// (REFERENCE.md §1) fed the model card's tensor input: seed preprocessing → CLIP image encoder → embeddings
+/// fed the model card's tensor input: seed preprocessing → CLIP image encoder → embeddings
 /// repeated N times → classifier-free guidance with an all-zero unconditional embedding (first half) when
 /// guidance > 1 → latents `randn(N, 4, H/f, W/f) · init_noise_sigma` → scheduler loop → VAE decode of
 /// `latents / scaling_factor` → `(x/2 + 0.5).clamp(0, 1)` → `round(x·255)` half-to-even → RGB8.
+/// See docs/algorithms.md#image-variation-pipeline.
 public struct ImageVariationPipeline: Sendable {
     /// One run's settings; every field has the default of `varaudit generate`.
     public struct Configuration: Sendable, Equatable {

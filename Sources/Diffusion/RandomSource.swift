@@ -57,7 +57,7 @@ struct MersenneTwister19937: Sendable {
 }
 
 /// `torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed))` for float32, reproduced bit for
-/// bit on x86 builds of torch (REFERENCE.md §5).
+/// bit on x86 builds of torch (docs/algorithms.md#torch-cpu-random-numbers).
 ///
 /// Matches torch's CPU `normal_kernel`: tensors of 16 or more elements use `normal_fill` with the AVX2
 /// Box–Muller kernel (Cephes `log256_ps`/`sincos256_ps`; when the count is not a multiple of 16 the last 16

@@ -15,7 +15,7 @@ import Tensors
 /// }
 /// ```
 /// Values are float32 with each torch operation reproduced in order; they match diffusers to a few ulps (torch's
-/// CPU `sqrt`/`exp`/`log` are not correctly rounded, REFERENCE.md §4.1).
+/// CPU `sqrt`/`exp`/`log` are not correctly rounded, docs/algorithms.md#shared-noise-schedule).
 public protocol Scheduler: Sendable {
     /// Which scheduler this is.
     var kind: SchedulerKind { get }

@@ -1,4 +1,4 @@
-/// The float32 math of torch's AVX2 `normal_fill_16_AVX2`, lane by lane (REFERENCE.md §5).
+/// The float32 math of torch's AVX2 `normal_fill_16_AVX2`, lane by lane (docs/algorithms.md#torch-cpu-random-numbers).
 ///
 /// Matches avx_mathfun's `log256_ps` and `sincos256_ps` (Cephes single-precision polynomials) as GCC compiles
 /// them for torch, including the multiply-adds it contracts into FMAs; each `addingProduct` below is one FMA,

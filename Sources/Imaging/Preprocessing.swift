@@ -50,7 +50,7 @@ public struct CLIPProcessorSettings: Sendable, Equatable {
 
 /// The two preprocessings that turn an RGB image into a CLIP vision encoder's `[3, H, W]` input.
 public enum Preprocess {
-    /// The model card's tensor recipe (REFERENCE.md §1, §6.1): `ToTensor()` (x/255), then
+    /// The model card's tensor recipe (docs/algorithms.md#seed-preprocessing): `ToTensor()` (x/255), then
     /// `Resize((size, size), BICUBIC, antialias=False)` — aspect ratio not preserved, no crop — then
     /// `Normalize(mean, std)`. Matches torchvision on float tensors to ~1e-7.
     public static func seed(
@@ -73,10 +73,11 @@ public enum Preprocess {
         return out
     }
 
-    /// transformers' `CLIPImageProcessor` (REFERENCE.md §2.3): shortest-edge resize with PIL's antialiased
+    /// transformers' `CLIPImageProcessor`: shortest-edge resize with PIL's antialiased
     /// bicubic on 8-bit pixels, centre crop (zero padding when the image is smaller), rescale and
     /// normalize fused as `(x − 255·mean) / (255·std)`. Equal to transformers ≤ 4 (PIL) bit for bit before
     /// normalization and within one 8-bit level of transformers ≥ 5 (torchvision backend).
+    /// See docs/algorithms.md#clip-preprocessing.
     public static func clip(_ image: RGBImage, settings: CLIPProcessorSettings = .init()) throws -> Tensor {
         try checkStatistics(settings.mean, settings.std)
         let img = try resizeAndCrop(image, settings: settings)

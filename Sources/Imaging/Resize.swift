@@ -1,7 +1,7 @@
 import Foundation
 import Tensors
 
-/// Image resampling kernels reproduced from the references (REFERENCE.md §6).
+/// Image resampling kernels reproduced from the references (docs/algorithms.md#resampling-kernels).
 public enum Resample {
     /// Bicubic resize of a float `[C, H, W]` tensor to `[C, height, width]`, matching torch's
     /// `F.interpolate(mode="bicubic", align_corners=False, antialias=False)` on CPU (what torchvision's
@@ -90,7 +90,7 @@ public enum Resample {
 private func torchCubicTaps(input: Int, output: Int) -> [(index: [Int], weight: [Float])] {
     let a: Float = -0.75
     let scale = Float(input) / Float(output)
-    // K2 with the fused multiply-adds the reference build uses (bit-exact weights, REFERENCE.md §6.1).
+    // K2 with the fused multiply-adds the reference build uses (bit-exact weights, docs/algorithms.md#torch-bicubic).
     func k1(_ x: Float) -> Float { ((a + 2) * x - (a + 3)) * x * x + 1 }
     func k2(_ x: Float) -> Float { (8 * a).addingProduct((-5 * a).addingProduct(a, x), x) * x + (-4 * a) }
     return (0..<output).map { i in

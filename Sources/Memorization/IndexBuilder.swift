@@ -14,7 +14,7 @@ public struct FactoryChoice: Sendable, Equatable {
     public var searchParameter: String?
     public var candidates: [Int]
 
-    /// autofaiss's rule by size (REFERENCE.md §9): `Flat` under 1,000 vectors; `HNSW32` under 50,000;
+    /// autofaiss's rule by size (docs/algorithms.md#index-choice): `Flat` under 1,000 vectors; `HNSW32` under 50,000;
     /// `IVF{k},Flat` with k = 4·√n rounded to a power of two while the raw vectors fit in `memoryBudgetBytes`;
     /// otherwise `OPQ{m}_{d'},IVF{k}_HNSW32,PQ{m}x8` (m ≤ 64 sub-quantizers of 8 bits, d' = d rounded up to a
     /// multiple of m). IVF trains on 40·k sampled rows (faiss's floor of 39 per centroid).

@@ -2,7 +2,7 @@ import Imaging
 
 /// Carlini et al. 2023 ("Extracting Training Data from Diffusion Models"), tiled ℓ2: both images as RGB in
 /// [0, 1], split into 128×128 tiles, the normalized ℓ2 `sqrt(mean((a − b)²))` of each tile pair, and the
-/// maximum over tiles. A generation counts as extracted when it is below 0.15 (REFERENCE.md §9).
+/// maximum over tiles. A generation counts as extracted when it is below 0.15 (docs/algorithms.md#tiled-l2-distance).
 public enum TiledL2 {
     /// Carlini et al.'s extraction threshold.
     public static let extractionThreshold: Float = 0.15

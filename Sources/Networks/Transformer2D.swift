@@ -18,7 +18,8 @@ struct TransformerAttention {
 
     /// `x` `[B, L, dim]`, `context` `[B, Lc, contextDim]` (nil: self-attention). Result `[B, L, dim]`, or
     /// `[B, 1, dim]` — to be broadcast over the queries — when the context is a single token: the softmax
-    /// over one key is exactly 1, so every query's output is `to_out(to_v(context))` (REFERENCE.md §1 step 6).
+    /// over one key is exactly 1, so every query's output is `to_out(to_v(context))`.
+    /// See docs/algorithms.md#single-token-cross-attention.
     func callAsFunction(_ x: Tensor, context: Tensor? = nil) throws -> Tensor {
         let ctx = context ?? x
         if ctx.shape[1] == 1 { return try toOut(toV(ctx)) }  // [B, 1, dim]

@@ -81,11 +81,11 @@ public struct SafetyVerdict: Sendable, Equatable, Codable {
 }
 
 /// Scores image embeddings against a concept set exactly as diffusers' `StableDiffusionSafetyChecker.forward`
-/// under numpy 2 (REFERENCE.md §2.1): cosine similarities of L2-normalized vectors; per image, specials in
+/// under numpy 2: cosine similarities of L2-normalized vectors; per image, specials in
 /// order with `s = round(f32(cos − threshold) + f32(adjustment), 3)` (float32 arithmetic, round half to
 /// even), any `s > 0` setting the adjustment (0 at first) to the set's value for the later specials and all
 /// concepts; then `c = round(cos − threshold + adjustment, 3)` for every concept, and the image is flagged
-/// when any `c > 0`. Disabled concepts are skipped.
+/// when any `c > 0`. Disabled concepts are skipped. See docs/algorithms.md#safety-score.
 public struct ConceptScorer: Sendable {
     public let set: ConceptSet
     /// The adjustment applied after a special hit.

@@ -160,7 +160,7 @@ public final class AuditRun {
             sharedCLIPPass = false
             detectors["safety"] = .object([
                 "used": .bool(false),
-                "detail": .string("skipped: no --checker given and the model folder has no safety_checker"),
+                "detail": .string("no --checker given and the model folder has no safety_checker"),
             ])
         }
 
@@ -182,10 +182,17 @@ public final class AuditRun {
                 "metric": .string(loaded.index.metric.rawValue),
             ])
             var detail = "index \(url.path): \(loaded.index.count) training embeddings"
-            if let recall = try loaded.metadata?.buildInfo()?.tunedRecall {
-                detail += String(format: ", recall@10 %.4f", recall)
+            var memorization: [String: JSONValue] = ["used": .bool(true)]
+            let info = try loaded.metadata?.buildInfo()
+            if let recall = info?.tunedRecall {
+                detail += String(format: ", recall@10 %.4f (index build)", recall)
+                memorization["recall_at_10"] = .double(recall)
+            } else if loaded.index is BruteForceIndex || info?.factory == "Flat" {
+                detail += ", exact search (recall@10 = 1)"
+                memorization["recall_at_10"] = .double(1)
             }
-            detectors["memorization"] = .object(["used": .bool(true), "detail": .string(detail)])
+            memorization["detail"] = .string(detail)
+            detectors["memorization"] = .object(memorization)
             if let info = try loaded.metadata?.buildInfo(), !info.normalized, loaded.index.metric == .innerProduct {
                 notes.append(
                     "note: \(url.path) was built without --normalize; inner products are cosines only if the "
@@ -196,7 +203,7 @@ public final class AuditRun {
             indexMetadata = nil
             detectors["memorization"] = .object([
                 "used": .bool(false),
-                "detail": .string("nearest-neighbour check skipped: no --index given (cosine to the input is kept)"),
+                "detail": .string("no --index given: no nearest-neighbour search (cosine to the input is kept)"),
             ])
         }
         self.detectors = detectors
@@ -267,7 +274,7 @@ public final class AuditRun {
         let c = configuration
         for note in notes { events(.note(note)) }
         for (name, d) in detectors.sorted(by: { $0.key < $1.key }) where d.objectValue?["used"] == .bool(false) {
-            events(.note("\(name): \(d.objectValue?["detail"]?.stringValue ?? "skipped")"))
+            events(.note("\(name) check skipped: \(d.objectValue?["detail"]?.stringValue ?? "")"))
         }
         let all = try InputList.sorted(files: c.inputs, directories: [])
         let mine = all.enumerated().filter { c.shard?.contains(position: $0.offset) ?? true }

@@ -2,6 +2,7 @@ import ArgumentParser
 import AuditStore
 import Diffusion
 import Foundation
+import Reports
 import VariationAudit
 
 extension VarAudit {
@@ -105,6 +106,9 @@ extension VarAudit {
         @Option(help: "Largest accepted input image, in pixels.")
         var maxPixels = 100_000_000
 
+        @Option(help: "Also write the HTML report of the run into this folder at the end.")
+        var report: String?
+
         @Flag(help: "Print the run summary as JSON at the end.")
         var json = false
 
@@ -176,6 +180,10 @@ extension VarAudit {
             let store = try AuditStore(url: database)
             let outcome = try audit.run(store: store) { reporter.show($0) }
             let s = outcome.summary
+            if let report {
+                let page = try AuditReport().write(store: store, run: s.run.id, to: URL(fileURLWithPath: report))
+                progress("report: \(page.path)")
+            }
             if json {
                 try printJSON(s.json(detectors: s.run.detectors))
             } else {

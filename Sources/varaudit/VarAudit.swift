@@ -12,6 +12,7 @@ struct VarAudit: ParsableCommand {
             Audit.self,
             Query.self,
             Runs.self,
+            Report.self,
             Merge.self,
             Generate.self,
             SafetyCheck.self,

@@ -42,7 +42,7 @@ struct AuditTests {
         let run = try Self.audit(db, ["--json"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stderr.contains("step 5/5"))
-        #expect(run.stderr.contains("skipped: no --checker"))
+        #expect(run.stderr.contains("safety check skipped: no --checker"))
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         #expect(summary["variations"] as? Int == 6)
         #expect(summary["inputs"] as? Int == 3)

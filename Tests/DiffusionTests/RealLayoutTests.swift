@@ -15,7 +15,7 @@ struct RealLayoutTests {
     init() throws { folder = try DiffusersPipelineFolder(url: Fixtures.url("checkpoints/sd-image-variations")) }
 
     @Test func schedulerMatchesDiffusersTimesteps() throws {
-        // Expected values from REFERENCE.md §4.2/§4.4 (checked against diffusers 0.42).
+        // Expected values: docs/algorithms.md#pndm and #euler (checked against diffusers 0.42).
         var pndm = try makeScheduler(kind: nil, config: folder.schedulerConfig())
         try pndm.setTimesteps(50)
         #expect(pndm.kind == .pndm)

@@ -16,7 +16,7 @@ struct CountingRandomSource: RandomSource {
 }
 
 /// Scheduler construction, config handling (diffusers `from_config` semantics, refusals that name the key) and
-/// the reference values of REFERENCE.md §4.
+/// the reference values in docs/algorithms.md#schedulers.
 struct SchedulerBehaviourTests {
     static let lambdaJSON = """
         {"_class_name": "PNDMScheduler", "_diffusers_version": "0.9.0", "beta_end": 0.012,

@@ -10,10 +10,11 @@ import Testing
 ///
 /// Tolerances: integer timesteps exactly; float timesteps, σ and `init_noise_sigma` within 1e-6 relative;
 /// latents after every step (and Euler's scaled inputs) within 1e-4 relative (floor 1% of the largest magnitude):
-/// torch's CPU sqrt/exp/log are not correctly rounded (REFERENCE.md §4.1), so results differ by a few ulps.
+/// torch's CPU sqrt/exp/log are not correctly rounded, so results differ by a few ulps.
 /// Observed on x86-64: integer timesteps exact; Euler-Karras fractional timesteps ≤ 5.6e-7 relative (log σ table
 /// a few ulps off numpy's); σ ≤ 1.2e-7 relative; latents ≤ 1.8e-6 relative for the deterministic schedulers,
 /// ≤ 1.1e-5 for the stochastic ones (DDIM η=0.7, Euler ancestral; their noise itself is bit-exact).
+/// See docs/algorithms.md#shared-noise-schedule.
 struct SchedulerParityTests {
     let fixture: SchedulerFixture
 
