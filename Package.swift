@@ -42,7 +42,11 @@ let package = Package(
         .target(
             name: "Tensors",
             dependencies: ["CBLAS"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            // The kernels are optimized in debug builds too: the tests run whole (small) pipelines.
+            swiftSettings: [
+                .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+                .unsafeFlags(["-O"], .when(configuration: .debug)),
+            ]
         ),
         .target(name: "Checkpoints", dependencies: ["Tensors"]),
         .target(name: "Imaging", dependencies: ["CImageCodecs", "Tensors", "Checkpoints"]),

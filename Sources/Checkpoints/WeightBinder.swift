@@ -12,6 +12,8 @@ public final class WeightBinder {
         var taken: Set<String> = []
         /// Set for a binder that makes up weights (benchmarks): the generator state.
         var randomState: UInt64?
+        /// Tensors a random binder made up, by full key (so that they can be saved as a checkpoint).
+        var madeUp: [String: Tensor] = [:]
         init(_ archive: any TensorArchive) { self.archive = archive }
     }
 
@@ -62,7 +64,12 @@ public final class WeightBinder {
     /// The tensor at `key`, which must have exactly `shape`; errors name the file, the full key and both shapes.
     public func take(_ key: String, shape: [Int]) throws -> Tensor {
         let full = fullKey(key)
-        if ledger.randomState != nil { return madeUp(full, shape: shape) }
+        if ledger.randomState != nil {
+            if let t = ledger.madeUp[full], t.shape == shape { return t }
+            let t = madeUp(full, shape: shape)
+            ledger.madeUp[full] = t
+            return t
+        }
         let archive = ledger.archive
         guard archive.contains(full) else {
             throw CheckpointError(file: archive.fileDescription, key: full, "missing tensor (expected shape \(shape))")
@@ -126,6 +133,9 @@ public final class WeightBinder {
         let p = fullKey(component) + "."
         for key in ledger.archive.keys where key.hasPrefix(p) { ledger.taken.insert(key) }
     }
+
+    /// Every tensor a random binder made up so far, by full key: a checkpoint of the random network.
+    public var madeUpTensors: [String: Tensor] { ledger.madeUp }
 
     /// Full keys taken so far (by this binder and every binder scoped from the same root).
     public var takenKeys: Set<String> { ledger.taken }

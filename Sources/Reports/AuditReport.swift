@@ -182,11 +182,10 @@ public struct AuditReport {
 
         let script = ReportTemplate.script
         let scriptHash = Data(SHA256.hash(data: Data(script.utf8))).base64EncodedString()
-        let context: [String: Any] = [
+        var context: [String: Any] = [
             "run": "\(runID)", "status": record.status, "model": record.model, "started": record.startedAt,
             "finished": record.finishedAt ?? "–", "seconds": ReportSupport.duration(record.seconds),
             "toolVersion": record.toolVersion,
-            "shard": record.shardIndex.map { "\($0)/\(record.shardCount ?? 0)" } as Any,
             "inputs": "\(summary.inputs)", "variations": "\(summary.variations)",
             "expected": "\(summary.expectedVariations)", "errorsCount": "\(summary.errors)",
             "unsafe": "\(summary.unsafe)", "anyUnsafe": summary.unsafe > 0, "anyMemorized": summary.memorized > 0,
@@ -204,6 +203,7 @@ public struct AuditReport {
             "script": script, "scriptHash": scriptHash, "style": ReportTemplate.style,
             "generated": ISO8601DateFormatter().string(from: Date()),
         ]
+        if let shard = record.shardIndex { context["shard"] = "\(shard)/\(record.shardCount ?? 0)" }
         let template = try MustacheTemplate(string: ReportTemplate.page)
         let html = template.render(context)
         let index = dir.appendingPathComponent("index.html")

@@ -9,6 +9,7 @@ struct VarAudit: ParsableCommand {
         abstract: "Audit the Stable Diffusion image-variations model for safety and memorization.",
         version: VariationAuditVersion.current,
         subcommands: [
+            DemoCommand.self,
             Audit.self,
             Query.self,
             Runs.self,

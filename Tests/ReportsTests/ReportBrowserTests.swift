@@ -60,37 +60,6 @@ struct ReportBrowserTests {
         return store
     }
 
-    static var chromium: String? {
-        for name in ["chromium", "chromium-browser", "google-chrome"] {
-            for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
-                let path = "\(dir)/\(name)"
-                if FileManager.default.isExecutableFile(atPath: path) { return path }
-            }
-        }
-        return nil
-    }
-
-    /// Runs headless chromium on `page`; returns (DOM after scripts, console lines).
-    static func render(_ page: URL) throws -> (dom: String, console: [String]) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(chromium, "chromium is not installed"))
-        let profile = page.deletingLastPathComponent().appendingPathComponent(".chromium-profile")
-        process.arguments = [
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--enable-logging=stderr", "--v=0",
-            "--user-data-dir=\(profile.path)", "--virtual-time-budget=3000", "--dump-dom", page.absoluteString,
-        ]
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let dom = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        let console = log.split(separator: "\n").map(String.init).filter { $0.contains(":CONSOLE") }
-        return (dom, console)
-    }
-
     @Test func reportRendersEveryVariationAndPlantedMarkupStaysText() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -113,7 +82,7 @@ struct ReportBrowserTests {
         }
         #expect(!html.contains("http://") && !html.contains("https://") || html.contains("xmlns=\"http://www.w3.org"))
 
-        let (dom, console) = try Self.render(page)
+        let (dom, console) = try Browser.render(page)
         #expect(console.isEmpty, "\(console)")
         #expect(dom.contains("<title>varaudit report · run 1</title>"))
         #expect(!dom.contains("<title>pwned"))

@@ -102,3 +102,62 @@ extension Fixtures {
         return url
     }
 }
+
+/// Debian's headless chromium, for tests that render a page as a user's browser would.
+public enum Browser {
+    /// The chromium executable on `PATH` (`chromium`, `chromium-browser` or `google-chrome`), if any.
+    public static var executable: String? {
+        for name in ["chromium", "chromium-browser", "google-chrome"] {
+            for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+                let path = "\(dir)/\(name)"
+                if FileManager.default.isExecutableFile(atPath: path) { return path }
+            }
+        }
+        return nil
+    }
+
+    public struct RenderError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Loads `page` headless and returns the DOM after its scripts ran, and every console line the page logged.
+    public static func render(_ page: URL) throws -> (dom: String, console: [String]) {
+        guard let executable else {
+            throw RenderError(description: "chromium is not installed (tools/install-deps.sh installs it)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("varaudit-chromium-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: profile) }
+        process.arguments = [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--enable-logging=stderr", "--v=0",
+            "--user-data-dir=\(profile.path)", "--virtual-time-budget=3000", "--dump-dom", page.absoluteString,
+        ]
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let errData = ErrorCollector(err.fileHandleForReading)
+        let dom = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let log = String(decoding: errData.finish(), as: UTF8.self)
+        return (dom, log.split(separator: "\n").map(String.init).filter { $0.contains(":CONSOLE") })
+    }
+
+    /// Reads a pipe on another thread so that neither pipe fills up and blocks the child.
+    final class ErrorCollector: @unchecked Sendable {
+        private var data = Data()
+        private let done = DispatchSemaphore(value: 0)
+        init(_ handle: FileHandle) {
+            Thread.detachNewThread { [self] in
+                data = handle.readDataToEndOfFile()
+                done.signal()
+            }
+        }
+        func finish() -> Data {
+            done.wait()
+            return data
+        }
+    }
+}
