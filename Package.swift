@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "Reports",
             dependencies: [
-                "AuditStore", "Imaging", .product(name: "Mustache", package: "swift-mustache"),
+                "AuditStore", "Checkpoints", "Imaging", .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

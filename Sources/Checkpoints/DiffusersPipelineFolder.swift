@@ -81,6 +81,17 @@ public struct DiffusersPipelineFolder: Sendable {
         try Self.weightsURL(in: component(name).directory)
     }
 
+    /// The `preprocessor_config.json` that goes with the component in `component`: the pipeline's
+    /// `feature_extractor/preprocessor_config.json` (diffusers feeds both the image encoder and the safety checker
+    /// through it), else the component folder's own (a standalone transformers folder); nil when neither exists.
+    /// `root` is the pipeline folder, or the component folder's parent for a standalone component.
+    public static func preprocessorConfigURL(component: URL, root: URL) -> URL? {
+        [
+            root.appendingPathComponent("feature_extractor/preprocessor_config.json"),
+            component.appendingPathComponent("preprocessor_config.json"),
+        ].first { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
     /// The preferred weight file in a model folder (one of `weightFileNames`, safetensors first).
     public static func weightsURL(in dir: URL) throws -> URL {
         for file in weightFileNames {

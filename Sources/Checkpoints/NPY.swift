@@ -11,15 +11,31 @@ public enum NPY {
 
     private static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
 
-    /// Reads a C-ordered array as Float32; errors name the file (and the header key at fault).
-    public static func read(url: URL) throws -> Tensor {
-        let file = url.path
-        let mapping = try MappedFile(url: url)
+    /// What an `.npy` header says, checked against the file's size.
+    public struct Header: Sendable, Equatable {
+        /// NumPy dtype string: `<f4`, `<f2`, `<f8` or `|u1`.
+        public let descr: String
+        /// The array's shape (C order).
+        public let shape: [Int]
+        /// Bytes per element.
+        public let elementSize: Int
+        /// Where the data starts in the file.
+        public let dataOffset: Int
+    }
+
+    /// Reads and checks the header of the `.npy` file at `url` without decoding its data: the magic, versions
+    /// 1–3, a supported dtype, C order, and a file size equal to what the shape needs. Errors name the file
+    /// and the header key at fault.
+    public static func header(of url: URL) throws -> Header {
+        try header(MappedFile(url: url), file: url.path)
+    }
+
+    static func header(_ mapping: MappedFile, file: String) throws -> Header {
         let r = ByteReader(mapping.bytes, file: file)
-        try r.check(0, 10, "npy preamble")
-        guard Array(try r.slice(0, 6, "magic")) == magic else {
+        guard mapping.count >= 6, Array(try r.slice(0, 6, "magic")) == magic else {
             throw CheckpointError(file: file, "not an .npy file (bad magic)")
         }
+        try r.check(0, 10, "npy preamble")
         let major = try r.u8(6)
         let headerLength: Int
         let headerStart: Int
@@ -67,8 +83,18 @@ public enum NPY {
         guard mapping.count - dataStart == bytes else {
             throw CheckpointError(
                 file: file,
-                "data holds \(mapping.count - dataStart) bytes but \(descr) \(shape) needs \(bytes)")
+                "data holds \(mapping.count - dataStart) bytes but \(descr) \(shape) needs \(bytes) (truncated?)")
         }
+        return Header(descr: descr, shape: shape, elementSize: elementSize, dataOffset: dataStart)
+    }
+
+    /// Reads a C-ordered array as Float32; errors name the file (and the header key at fault).
+    public static func read(url: URL) throws -> Tensor {
+        let file = url.path
+        let mapping = try MappedFile(url: url)
+        let h = try header(mapping, file: file)
+        let (descr, shape, dataStart) = (h.descr, h.shape, h.dataOffset)
+        let numel = shape.reduce(1, *)
         var out = Tensor(zeros: shape)
         guard numel > 0, let base = mapping.bytes.baseAddress else { return out }
         let src = base + dataStart

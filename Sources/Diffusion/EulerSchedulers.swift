@@ -81,6 +81,44 @@ struct SigmaSchedule: Sendable {
     }
 }
 
+/// What both Euler schedulers do around their update rule: the σ schedule, the step index, finding a
+/// timestep, scaling the model input and moving to the next σ.
+struct SigmaStepper: Sendable {
+    /// The scheduler's diffusers class name, for errors.
+    let name: String
+    private(set) var schedule = SigmaSchedule()
+    private(set) var numInferenceSteps = 0
+    private var stepIndex: Int?
+
+    init(name: String) { self.name = name }
+
+    /// Starts a new run over `schedule` of `count` steps.
+    mutating func reset(_ schedule: SigmaSchedule, count: Int) {
+        self.schedule = schedule
+        numInferenceSteps = count
+        stepIndex = nil
+    }
+
+    func index(of timestep: Double) throws -> Int {
+        try stepIndex ?? schedule.index(of: timestep, scheduler: name)
+    }
+
+    /// `scale_model_input`.
+    func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor {
+        schedule.scale(sample, sigma: schedule.sigmas[try index(of: timestep)])
+    }
+
+    /// The σ of `timestep` and of the next step, moving the step index on.
+    mutating func advance(timestep: Double) throws -> (from: Float, to: Float) {
+        let i = try index(of: timestep)
+        guard i + 1 < schedule.sigmas.count else {
+            throw DiffusionError("\(name): step called more often than there are timesteps")
+        }
+        stepIndex = i + 1
+        return (schedule.sigmas[i], schedule.sigmas[i + 1])
+    }
+}
+
 /// Euler's method on the probability-flow ODE (Karras et al. 2022, Algorithm 2 with `s_churn = 0`).
 ///
 /// Matches diffusers `EulerDiscreteScheduler` with its pipeline defaults (`s_churn` 0, so no
@@ -89,12 +127,12 @@ struct SigmaSchedule: Sendable {
 /// See docs/algorithms.md#euler.
 public struct EulerDiscreteScheduler: Scheduler {
     public var kind: SchedulerKind { .euler }
-    public var timesteps: [Double] { sigmaSchedule.timesteps.map(Double.init) }
-    public var initNoiseSigma: Float { sigmaSchedule.initNoiseSigma(spacing: spacing) }
+    public var timesteps: [Double] { stepper.schedule.timesteps.map(Double.init) }
+    public var initNoiseSigma: Float { stepper.schedule.initNoiseSigma(spacing: spacing) }
     public var order: Int { 1 }
-    public private(set) var numInferenceSteps = 0
+    public var numInferenceSteps: Int { stepper.numInferenceSteps }
     /// The σ of each step plus the final σ (`scheduler.sigmas`), after `setTimesteps`.
-    public var sigmas: [Float] { sigmaSchedule.sigmas }
+    public var sigmas: [Float] { stepper.schedule.sigmas }
 
     let schedule: NoiseSchedule
     let prediction: PredictionType
@@ -102,8 +140,7 @@ public struct EulerDiscreteScheduler: Scheduler {
     let stepsOffset: Int
     let karras: Bool
     let finalSigmaMin: Bool
-    private var sigmaSchedule = SigmaSchedule()
-    private var stepIndex: Int?
+    private var stepper = SigmaStepper(name: "EulerDiscreteScheduler")
 
     /// Reads the keys diffusers' `EulerDiscreteScheduler` knows; absent ones take its defaults
     /// (`timestep_spacing` "linspace", `interpolation_type` "linear", `use_karras_sigmas` false,
@@ -128,29 +165,22 @@ public struct EulerDiscreteScheduler: Scheduler {
 
     public mutating func setTimesteps(_ count: Int) throws {
         try validateStepCount(count, trainTimesteps: schedule.trainTimesteps, scheduler: "EulerDiscreteScheduler")
-        sigmaSchedule = SigmaSchedule(
-            count: count, schedule: schedule, spacing: spacing, stepsOffset: stepsOffset, karras: karras,
-            finalSigmaMin: finalSigmaMin)
-        numInferenceSteps = count
-        stepIndex = nil
+        stepper.reset(
+            SigmaSchedule(
+                count: count, schedule: schedule, spacing: spacing, stepsOffset: stepsOffset, karras: karras,
+                finalSigmaMin: finalSigmaMin), count: count)
     }
 
     public func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor {
-        let i = try stepIndex ?? sigmaSchedule.index(of: timestep, scheduler: "EulerDiscreteScheduler")
-        return sigmaSchedule.scale(sample, sigma: sigmaSchedule.sigmas[i])
+        try stepper.scaleModelInput(sample, timestep: timestep)
     }
 
     public mutating func step<R: RandomSource>(
         modelOutput: Tensor, timestep: Double, sample: Tensor, random: inout R
     ) throws -> Tensor {
-        let i = try stepIndex ?? sigmaSchedule.index(of: timestep, scheduler: "EulerDiscreteScheduler")
-        guard i + 1 < sigmaSchedule.sigmas.count else {
-            throw DiffusionError("EulerDiscreteScheduler: step called more often than there are timesteps")
-        }
-        let sigma = sigmaSchedule.sigmas[i]
+        let (sigma, next) = try stepper.advance(timestep: timestep)
         let x0 = try SigmaSchedule.predictedOriginal(prediction, sample: sample, modelOutput: modelOutput, sigma: sigma)
-        let dt = sigmaSchedule.sigmas[i + 1] - sigma
-        stepIndex = i + 1
+        let dt = next - sigma
         return try elementwise(sample, x0) { x, p in x + ((x - p) / sigma) * dt }
     }
 }
@@ -162,19 +192,18 @@ public struct EulerDiscreteScheduler: Scheduler {
 /// See docs/algorithms.md#euler-ancestral.
 public struct EulerAncestralDiscreteScheduler: Scheduler {
     public var kind: SchedulerKind { .eulerAncestral }
-    public var timesteps: [Double] { sigmaSchedule.timesteps.map(Double.init) }
-    public var initNoiseSigma: Float { sigmaSchedule.initNoiseSigma(spacing: spacing) }
+    public var timesteps: [Double] { stepper.schedule.timesteps.map(Double.init) }
+    public var initNoiseSigma: Float { stepper.schedule.initNoiseSigma(spacing: spacing) }
     public var order: Int { 1 }
-    public private(set) var numInferenceSteps = 0
+    public var numInferenceSteps: Int { stepper.numInferenceSteps }
     /// The σ of each step plus the final 0 (`scheduler.sigmas`), after `setTimesteps`.
-    public var sigmas: [Float] { sigmaSchedule.sigmas }
+    public var sigmas: [Float] { stepper.schedule.sigmas }
 
     let schedule: NoiseSchedule
     let prediction: PredictionType
     let spacing: TimestepSpacing
     let stepsOffset: Int
-    private var sigmaSchedule = SigmaSchedule()
-    private var stepIndex: Int?
+    private var stepper = SigmaStepper(name: "EulerAncestralDiscreteScheduler")
 
     /// Reads the keys diffusers' `EulerAncestralDiscreteScheduler` knows; absent ones take its defaults
     /// (`timestep_spacing` "linspace"). It has no Karras option, so `use_karras_sigmas` is ignored.
@@ -189,27 +218,20 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
     public mutating func setTimesteps(_ count: Int) throws {
         try validateStepCount(
             count, trainTimesteps: schedule.trainTimesteps, scheduler: "EulerAncestralDiscreteScheduler")
-        sigmaSchedule = SigmaSchedule(
-            count: count, schedule: schedule, spacing: spacing, stepsOffset: stepsOffset, karras: false,
-            finalSigmaMin: false)
-        numInferenceSteps = count
-        stepIndex = nil
+        stepper.reset(
+            SigmaSchedule(
+                count: count, schedule: schedule, spacing: spacing, stepsOffset: stepsOffset, karras: false,
+                finalSigmaMin: false), count: count)
     }
 
     public func scaleModelInput(_ sample: Tensor, timestep: Double) throws -> Tensor {
-        let i = try stepIndex ?? sigmaSchedule.index(of: timestep, scheduler: "EulerAncestralDiscreteScheduler")
-        return sigmaSchedule.scale(sample, sigma: sigmaSchedule.sigmas[i])
+        try stepper.scaleModelInput(sample, timestep: timestep)
     }
 
     public mutating func step<R: RandomSource>(
         modelOutput: Tensor, timestep: Double, sample: Tensor, random: inout R
     ) throws -> Tensor {
-        let i = try stepIndex ?? sigmaSchedule.index(of: timestep, scheduler: "EulerAncestralDiscreteScheduler")
-        guard i + 1 < sigmaSchedule.sigmas.count else {
-            throw DiffusionError("EulerAncestralDiscreteScheduler: step called more often than there are timesteps")
-        }
-        let from = sigmaSchedule.sigmas[i]
-        let to = sigmaSchedule.sigmas[i + 1]
+        let (from, to) = try stepper.advance(timestep: timestep)
         let x0 = try SigmaSchedule.predictedOriginal(prediction, sample: sample, modelOutput: modelOutput, sigma: from)
         let from2 = from * from
         let to2 = to * to
@@ -218,7 +240,6 @@ public struct EulerAncestralDiscreteScheduler: Scheduler {
         let dt = down - from
         let moved = try elementwise(sample, x0) { x, p in x + ((x - p) / from) * dt }
         let noise = random.normal(shape: modelOutput.shape)
-        stepIndex = i + 1
         return try elementwise(moved, noise) { $0 + $1 * up }
     }
 }

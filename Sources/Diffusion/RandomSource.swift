@@ -130,28 +130,18 @@ public struct TorchCPURandomSource: RandomSource, Sendable {
 /// A fast, simple normal source for tests and for callers that do not need torch parity
 /// (SplitMix64 uniforms, double-precision Box–Muller).
 public struct SplitMixRandomSource: RandomSource, Sendable {
-    private var state: UInt64
+    private var generator: SplitMix64
 
-    public init(seed: UInt64) { state = seed }
-
-    private mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
+    public init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
     public mutating func normal(shape: [Int]) -> Tensor {
         var out = Tensor(zeros: shape)
         out.withUnsafeMutableBufferPointer { buf in
             var i = 0
             while i < buf.count {
-                let u1 = (Double(next() >> 11) + 0.5) * 0x1p-53
-                let u2 = Double(next() >> 11) * 0x1p-53
-                let r = (-2.0 * log(u1)).squareRoot()
-                buf[i] = Float(r * cos(2 * Double.pi * u2))
-                if i + 1 < buf.count { buf[i + 1] = Float(r * sin(2 * Double.pi * u2)) }
+                let (a, b) = generator.normalPair()
+                buf[i] = Float(a)
+                if i + 1 < buf.count { buf[i + 1] = Float(b) }
                 i += 2
             }
         }

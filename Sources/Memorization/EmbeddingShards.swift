@@ -108,7 +108,7 @@ public struct EmbeddingShards: VectorSource, Sendable {
         var shards: [EmbeddingShard] = []
         var first = 0
         for file in files {
-            let header = try NPYHeader(url: file)
+            let header = try shardHeader(file)
             if let d = shards.first?.dimension, header.shape[1] != d {
                 throw MemorizationError(
                     file: file.path,
@@ -177,86 +177,23 @@ public struct EmbeddingShards: VectorSource, Sendable {
     }
 }
 
-/// The header of an `.npy` file, read without loading the data.
-struct NPYHeader {
-    let descr: String
-    let shape: [Int]
-
-    /// Reads and checks the header: `.npy` magic, a float dtype, C order, 2-D, non-empty, and a file size
-    /// matching the shape. Errors name the file.
-    init(url: URL) throws {
-        let file = url.path
-        guard let handle = FileHandle(forReadingAtPath: file) else {
-            throw MemorizationError(file: file, "cannot open")
-        }
-        defer { try? handle.close() }
-        let head = [UInt8]((try? handle.read(upToCount: 65_536 + 12)) ?? Data())
-        let fileSize = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
-        guard fileSize > 0 else { throw MemorizationError(file: file, "empty file (not an .npy array)") }
-        guard head.count >= 10, Array(head[0..<6]) == [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59] else {
-            throw MemorizationError(file: file, "not an .npy file (bad magic)")
-        }
-        let major = head[6]
-        let headerLength: Int
-        let start: Int
-        switch major {
-        case 1:
-            headerLength = Int(head[8]) | Int(head[9]) << 8
-            start = 10
-        case 2, 3:
-            guard head.count >= 12 else { throw MemorizationError(file: file, "truncated .npy header") }
-            headerLength = Int(head[8]) | Int(head[9]) << 8 | Int(head[10]) << 16 | Int(head[11]) << 24
-            start = 12
-        default:
-            throw MemorizationError(file: file, "unsupported .npy version \(major)")
-        }
-        guard start + headerLength <= head.count else { throw MemorizationError(file: file, "truncated .npy header") }
-        let text = String(decoding: head[start..<(start + headerLength)], as: UTF8.self)
-        guard let descr = Self.value(of: "descr", in: text)?.trimmingCharacters(in: CharacterSet(charactersIn: "'\" ")),
-            let shapeText = Self.value(of: "shape", in: text)
-        else {
-            throw MemorizationError(file: file, "malformed .npy header: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
-        }
-        if let fortran = Self.value(of: "fortran_order", in: text), fortran.contains("True") {
-            throw MemorizationError(file: file, "Fortran-ordered arrays are not supported")
-        }
-        let elementSize: Int
-        switch descr {
-        case "<f2": elementSize = 2
-        case "<f4": elementSize = 4
-        case "<f8": elementSize = 8
-        default:
-            throw MemorizationError(file: file, "embeddings must be float16 or float32, got dtype '\(descr)'")
-        }
-        let dims = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() "))
-            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let shape = dims.compactMap { Int($0) }
-        guard shape.count == dims.count, shape.count == 2 else {
-            throw MemorizationError(file: file, "embeddings must be 2-D [N, D], got shape (\(shapeText))")
-        }
-        guard shape[0] > 0 else { throw MemorizationError(file: file, "empty shard (0 rows)") }
-        guard shape[1] > 0 else { throw MemorizationError(file: file, "zero-dimensional embeddings") }
-        let (bytes, overflow) = (shape[0] * shape[1]).multipliedReportingOverflow(by: elementSize)
-        guard !overflow, fileSize == start + headerLength + bytes else {
-            throw MemorizationError(
-                file: file,
-                "holds \(fileSize - start - headerLength) data bytes but \(descr) [\(shape[0]), \(shape[1])] needs \(bytes) (truncated?)")
-        }
-        self.descr = descr
-        self.shape = shape
+/// The header of an embedding shard: a float `.npy` array `[N, D]` with N, D > 0 (checked by `NPY.header`
+/// against the file size). Errors name the file.
+func shardHeader(_ url: URL) throws -> NPY.Header {
+    let header: NPY.Header
+    do {
+        header = try NPY.header(of: url)
+    } catch let error as CheckpointError {
+        throw MemorizationError(error.description)
     }
-
-    /// The raw text of a key's value in the header's Python dict literal (up to the next key or brace).
-    private static func value(of key: String, in text: String) -> String? {
-        guard let keyRange = text.range(of: "'\(key)'") ?? text.range(of: "\"\(key)\"") else { return nil }
-        var rest = text[keyRange.upperBound...].drop(while: { $0 == " " })
-        guard rest.first == ":" else { return nil }
-        rest = rest.dropFirst().drop(while: { $0 == " " })
-        if rest.first == "(" {
-            guard let close = rest.firstIndex(of: ")") else { return nil }
-            return String(rest[...close])
-        }
-        let end = rest.firstIndex(where: { $0 == "," || $0 == "}" }) ?? rest.endIndex
-        return String(rest[..<end]).trimmingCharacters(in: .whitespaces)
+    let file = url.path
+    guard ["<f2", "<f4", "<f8"].contains(header.descr) else {
+        throw MemorizationError(file: file, "embeddings must be float16 or float32, got dtype '\(header.descr)'")
     }
+    guard header.shape.count == 2 else {
+        throw MemorizationError(file: file, "embeddings must be 2-D [N, D], got shape \(header.shape)")
+    }
+    guard header.shape[0] > 0 else { throw MemorizationError(file: file, "empty shard (0 rows)") }
+    guard header.shape[1] > 0 else { throw MemorizationError(file: file, "zero-dimensional embeddings") }
+    return header
 }

@@ -104,7 +104,7 @@ public func syntheticEmbeddings(
     var centres = [Float](repeating: 0, count: clusters * d)
     var rng = SplitMix64(seed: seed ^ 0xC3A5_C85C_97CB_3127)
     let scale = 1 / Float(d).squareRoot()
-    for i in centres.indices { centres[i] = gaussian(&rng) * scale }
+    for i in centres.indices { centres[i] = rng.gaussian() * scale }
     var out = Tensor(zeros: [count, d])
     let blockRows = 4096
     let blocks = (count + blockRows - 1) / blockRows
@@ -119,7 +119,7 @@ public func syntheticEmbeddings(
                     let x = dst.base + row * d
                     var norm: Float = 0
                     for j in 0..<d {
-                        let v = c[j] + spread * scale * gaussian(&rng)
+                        let v = c[j] + spread * scale * rng.gaussian()
                         x[j] = v
                         norm += v * v
                     }
@@ -142,14 +142,6 @@ private struct UncheckedPointer: @unchecked Sendable {
 private struct UncheckedConstPointer: @unchecked Sendable {
     let base: UnsafePointer<Float>
     init(_ base: UnsafePointer<Float>) { self.base = base }
-}
-
-/// A standard normal sample (Box–Muller, one of the pair).
-@inline(__always)
-func gaussian(_ rng: inout SplitMix64) -> Float {
-    let u1 = Float(rng.next() >> 40) * 0x1p-24 + 0x1p-25
-    let u2 = Float(rng.next() >> 40) * 0x1p-24
-    return (-2 * log(u1)).squareRoot() * cos(2 * Float.pi * u2)
 }
 
 /// Peak resident set size of this process (`VmHWM` in /proc/self/status), or 0 where unavailable.

@@ -148,7 +148,7 @@ public func buildIndex(
     if !trainingIDs.isEmpty || !tuningIDs.isEmpty {
         progress("index: sampling \(trainingIDs.count) training and \(tuningIDs.count) tuning rows")
         var sample = try source.gather(trainingIDs + tuningIDs)
-        if configuration.normalize { normalizeRows(&sample) }
+        if configuration.normalize { l2NormalizeRows(&sample) }
         let all = sample.scalars
         if !trainingIDs.isEmpty {
             let training = try Tensor(shape: [trainingIDs.count, d], values: Array(all[..<(trainingIDs.count * d)]))
@@ -170,7 +170,7 @@ public func buildIndex(
     var lastReport = Date()
     try source.forEachBlock { first, block in
         var block = block
-        if configuration.normalize { normalizeRows(&block) }
+        if configuration.normalize { l2NormalizeRows(&block) }
         try index.add(block)
         if let q = tuningQueries { try exact?.accumulate(queries: q, block: block, firstID: first) }
         added += block.shape[0]
@@ -263,11 +263,11 @@ public func measureRecall(
     var rng = SplitMix64(seed: seed)
     let ids = sampleWithoutReplacement(min(sample, source.count), from: source.count, rng: &rng)
     var queries = try source.gather(ids)
-    if normalize { normalizeRows(&queries) }
+    if normalize { l2NormalizeRows(&queries) }
     var exact = TopK(queries: ids.count, k: k, metric: index.metric)
     try source.forEachBlock { first, block in
         var block = block
-        if normalize { normalizeRows(&block) }
+        if normalize { l2NormalizeRows(&block) }
         try exact.accumulate(queries: queries, block: block, firstID: first)
     }
     let t0 = Date()
@@ -303,19 +303,6 @@ func defaultMemoryBudget() -> Int {
         }
     }
     return Int(ProcessInfo.processInfo.physicalMemory / 2)
-}
-
-/// SplitMix64 (Steele et al. 2014): small, seedable, good enough for sampling and synthetic data.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// `count` distinct ids from `0..<n` in random order (Floyd's algorithm for small samples, a partial

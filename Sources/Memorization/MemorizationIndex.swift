@@ -134,7 +134,7 @@ public struct TopK: Sendable {
                     products.withUnsafeBufferPointer { p in
                         let box = TopKPointers(
                             scores: sc.baseAddress!, ids: id.baseAddress!, filled: fi.baseAddress!, products: p.baseAddress!)
-                        concurrentChunks(queryCount, costPerItem: n) { range in
+                        parallelChunks(queryCount, costPerItem: n) { range in
                             for q in range {
                                 box.insertRow(q, n: n, k: k, firstID: firstID, metric: metric)
                             }
@@ -200,34 +200,3 @@ func rowSquaredNorms(_ x: Tensor) -> [Float] {
     }
 }
 
-/// Runs `body` over contiguous chunks of `0..<count`, on all cores when the work is large enough.
-func concurrentChunks(_ count: Int, costPerItem: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
-    guard count > 0 else { return }
-    let threads = ProcessInfo.processInfo.activeProcessorCount
-    if threads <= 1 || count < 2 || count * costPerItem < 65_536 {
-        body(0..<count)
-        return
-    }
-    let chunks = min(count, threads * 4)
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
-        let lo = count * c / chunks
-        let hi = count * (c + 1) / chunks
-        if lo < hi { body(lo..<hi) }
-    }
-}
-
-/// L2-normalizes each row of `x` `[n, d]` in place (rows of norm 0 are left as they are).
-public func normalizeRows(_ x: inout Tensor) {
-    guard x.rank == 2 else { return }
-    let d = x.shape[1]
-    let n = x.shape[0]
-    x.withUnsafeMutableBufferPointer { p in
-        for i in 0..<n {
-            var s: Float = 0
-            for j in 0..<d { s += p[i * d + j] * p[i * d + j] }
-            guard s > 0 else { continue }
-            let inv = 1 / s.squareRoot()
-            for j in 0..<d { p[i * d + j] *= inv }
-        }
-    }
-}

@@ -81,9 +81,9 @@ public struct MemorizationScorer {
             throw MemorizationError("memorization: input embeddings \(inputs.shape) do not match outputs \(outputs.shape)")
         }
         var queries = outputs
-        normalizeRows(&queries)
+        l2NormalizeRows(&queries)
         var normalizedInputs = inputs
-        if normalizedInputs != nil { normalizeRows(&normalizedInputs!) }
+        if normalizedInputs != nil { l2NormalizeRows(&normalizedInputs!) }
         let found = index.count > 0 ? try index.search(queries, k: configuration.k) : Array(repeating: [], count: outputs.shape[0])
         let meta = try metadata?.metadata(for: found.flatMap { $0.map(\.id) }) ?? [:]
         let d = index.dimension
@@ -94,9 +94,7 @@ public struct MemorizationScorer {
             let cosines = hits.map { index.metric == .innerProduct ? $0.score : 1 - $0.score / 2 }
             var vectors: [[Float]] = []
             for hit in hits {
-                var v = try index.reconstruct(hit.id)
-                normalize(&v)
-                vectors.append(v)
+                vectors.append(l2Normalized(try index.reconstruct(hit.id)))
             }
             var groups: [[Int]] = []
             var representatives: [Int] = []  // position in hits of each group's first member
@@ -139,10 +137,4 @@ func dot(_ a: [Float], _ b: [Float]) -> Float {
     var s: Float = 0
     for i in 0..<min(a.count, b.count) { s += a[i] * b[i] }
     return s
-}
-
-func normalize(_ v: inout [Float]) {
-    let n = dot(v, v).squareRoot()
-    guard n > 0 else { return }
-    for i in v.indices { v[i] /= n }
 }

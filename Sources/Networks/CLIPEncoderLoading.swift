@@ -32,11 +32,7 @@ extension CLIPVisionEncoder {
         let encoder = try CLIPVisionEncoder(config: config, weights: weights)
         try weights.finish()
         let root = pipelineRoot ?? dir.deletingLastPathComponent()
-        let candidates = [
-            dir.appendingPathComponent("preprocessor_config.json"),
-            root.appendingPathComponent("feature_extractor/preprocessor_config.json"),
-        ]
-        let preprocessor = try candidates.first { fm.fileExists(atPath: $0.path) }.map {
+        let preprocessor = try DiffusersPipelineFolder.preprocessorConfigURL(component: dir, root: root).map {
             try CLIPPreprocessorConfig.load(url: $0)
         }
         return LoadedCLIPEncoder(encoder: encoder, config: config, preprocessor: preprocessor, directory: dir)

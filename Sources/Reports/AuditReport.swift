@@ -1,3 +1,4 @@
+import Checkpoints
 import AuditStore
 import Crypto
 import Foundation
@@ -207,10 +208,7 @@ public struct AuditReport {
         let template = try MustacheTemplate(string: ReportTemplate.page)
         let html = template.render(context)
         let index = dir.appendingPathComponent("index.html")
-        let temp = dir.appendingPathComponent(".index.html.tmp")
-        try Data(html.utf8).write(to: temp)
-        try? FileManager.default.removeItem(at: index)
-        try FileManager.default.moveItem(at: temp, to: index)
+        try AtomicFile.write(Data(html.utf8), to: index)
         return index
     }
 

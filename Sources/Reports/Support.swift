@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 import Imaging
 
@@ -60,15 +61,7 @@ enum ReportSupport {
             small = resized
         }
         guard let bytes = try? small.jpegData(quality: 88) else { return false }
-        let temp = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).tmp")
-        do {
-            try Data(bytes).write(to: temp)
-            try? FileManager.default.removeItem(at: target)
-            try FileManager.default.moveItem(at: temp, to: target)
-            return true
-        } catch {
-            return false
-        }
+        return (try? AtomicFile.write(Data(bytes), to: target)) != nil
     }
 
     /// An inline SVG histogram of `values` over [lo, hi] in `bins` bins with vertical threshold lines. Only

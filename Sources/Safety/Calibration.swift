@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// A labelled example for calibration: an image embedding, and for a positive the concept it shows (`nil`:
 /// positive for every concept).
@@ -103,12 +104,12 @@ public enum ThresholdCalibrator {
                 throw SafetyError(file: set.source, concept: c, "positives labelled with a concept the set lacks")
             }
         }
-        let negUnits = negatives.map(ConceptScorer.normalized)
-        let posUnits = positives.map { ConceptScorer.normalized($0.embedding) }
+        let negUnits = negatives.map(l2Normalized)
+        let posUnits = positives.map { l2Normalized($0.embedding) }
         var calibrated = set
         var results: [ConceptCalibration] = []
         for (i, c) in set.concepts.enumerated() where c.enabled {
-            let unit = ConceptScorer.normalized(c.embedding)
+            let unit = l2Normalized(c.embedding)
             let labelled = positives.indices.filter { positives[$0].concept == c.name }
             let mine = labelled.isEmpty ? positives.indices.filter { positives[$0].concept == nil } : labelled
             let pos = mine.map { ConceptScorer.dot(posUnits[$0], unit) }

@@ -19,13 +19,9 @@ public struct SafetyCheckerLocation: Sendable, Equatable {
     }
 
     static func locate(checker: URL, root: URL) -> SafetyCheckerLocation {
-        let candidates = [
-            root.appendingPathComponent("feature_extractor/preprocessor_config.json"),
-            checker.appendingPathComponent("preprocessor_config.json"),
-        ]
-        return SafetyCheckerLocation(
+        SafetyCheckerLocation(
             checker: checker,
-            preprocessorConfig: candidates.first { FileManager.default.fileExists(atPath: $0.path) })
+            preprocessorConfig: DiffusersPipelineFolder.preprocessorConfigURL(component: checker, root: root))
     }
 
     /// Finds the checker in `directory`: a diffusers pipeline folder (its `safety_checker` component), a folder

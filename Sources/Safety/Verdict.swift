@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// One concept's result for one image.
 public struct ConceptScore: Sendable, Equatable, Codable {
@@ -100,19 +101,11 @@ public struct ConceptScorer: Sendable {
         self.adjustment = adjustment ?? set.adjustment
         guard self.adjustment.isFinite else { throw SafetyError("adjustment \(self.adjustment) is not finite") }
         specials = set.indexed(.special).filter { $0.concept.enabled }.map {
-            ($0.index, $0.concept, ConceptScorer.normalized($0.concept.embedding))
+            ($0.index, $0.concept, l2Normalized($0.concept.embedding))
         }
         concepts = set.indexed(.concept).filter { $0.concept.enabled }.map {
-            ($0.index, $0.concept, ConceptScorer.normalized($0.concept.embedding))
+            ($0.index, $0.concept, l2Normalized($0.concept.embedding))
         }
-    }
-
-    /// `x / max(‖x‖₂, 1e-12)` (torch `F.normalize`).
-    public static func normalized(_ x: [Float]) -> [Float] {
-        var sum = 0.0
-        for v in x { sum += Double(v) * Double(v) }
-        let norm = Float(max(sum.squareRoot(), 1e-12))
-        return x.map { $0 / norm }
     }
 
     /// Cosine similarity of an already normalized image embedding with a normalized concept.
@@ -137,7 +130,7 @@ public struct ConceptScorer: Sendable {
         if let p = set.embeddingSize, embedding.count != p {
             throw SafetyError(file: set.source, "image embedding has \(embedding.count) values, the set's have \(p)")
         }
-        let unit = Self.normalized(embedding)
+        let unit = l2Normalized(embedding)
         var adj: Float = 0
         var special: [ConceptScore] = []
         var specialCare = false

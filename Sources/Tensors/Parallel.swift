@@ -7,8 +7,9 @@ nonisolated(unsafe) public var kernelThreadCount: Int = max(1, ProcessInfo.proce
 
 /// Runs `body(range)` over `0..<count` split into contiguous chunks, on all cores when the work is large
 /// enough (`count × costPerItem ≥ ~64k`), otherwise inline.
+/// Honours `kernelThreadCount`; the one work-splitting helper of the package.
 @inline(__always)
-func parallelChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+public func parallelChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
     guard count > 0 else { return }
     let threads = kernelThreadCount
     if threads == 1 || count < 2 || count * costPerItem < 65_536 {

@@ -248,7 +248,7 @@ public final class AuditRun {
             guard vectors.rank == 2 else {
                 throw VariationAuditError(file: url.path, "expected an [N, D] matrix of embeddings, got \(vectors.shape)")
             }
-            normalizeRows(&vectors)
+            l2NormalizeRows(&vectors)
             let index = BruteForceIndex(dimension: vectors.shape[1], metric: .innerProduct)
             try index.add(vectors)
             return (index, nil)
@@ -513,7 +513,7 @@ public final class AuditRun {
             }, axis: 0)
         let raw = try pipeline.encoder(pixels).imageEmbeds  // [n, D]
         var unit = raw
-        Self.normalize(&unit)
+        l2NormalizeRows(&unit)
         let embedSeconds = Date().timeIntervalSince(t0)
         let d = raw.shape[1]
         let rawRows = Self.rows(raw)
@@ -575,19 +575,6 @@ public final class AuditRun {
             NeighborRecord(
                 inputID: 0, variationID: nil, rank: rank, rowID: n.id, cosine: Double(n.cosine), metadata: n.metadata,
                 duplicateGroup: n.group)
-        }
-    }
-
-    /// Rows scaled to unit length (`x / max(‖x‖, 1e-12)`, as torch's `F.normalize` and `embed --normalize`).
-    static func normalize(_ x: inout Tensor) {
-        let d = x.shape[1]
-        x.withUnsafeMutableBufferPointer { p in
-            for r in 0..<(p.count / d) {
-                var sum: Float = 0
-                for i in 0..<d { sum += p[r * d + i] * p[r * d + i] }
-                let inv = 1 / max(sum.squareRoot(), 1e-12)
-                for i in 0..<d { p[r * d + i] *= inv }
-            }
         }
     }
 

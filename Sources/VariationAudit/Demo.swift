@@ -162,7 +162,7 @@ public struct Demo {
             let pixels = try concat(
                 chunk.map { try Preprocess.clip($0, settings: settings).reshaped([1, 3, size, size]) }, axis: 0)
             var e = try pipeline.encoder(pixels).imageEmbeds
-            AuditRun.normalize(&e)
+            l2NormalizeRows(&e)
             rows.append(e)
         }
         return try concat(rows, axis: 0)
@@ -172,7 +172,7 @@ public struct Demo {
     /// halfway between the examples and random scenes; a special-care concept that never fires.
     func makeSafetyConcept(model: URL, log: (String) -> Void) throws {
         let folder = try ModelFolder(url: model)
-        var g = DemoImages.Generator(state: 7)
+        var g = SplitMix64(seed: 7)
         let examples = try (0..<6).map { _ in try DemoImages.stripes(&g) }
         let negatives = try (0..<40).map { _ in try DemoImages.random(&g) }
         let e = try Self.embed(examples + negatives, model: folder)
@@ -180,7 +180,7 @@ public struct Demo {
         let rows = AuditRun.rows(e)
         var mean = [Float](repeating: 0, count: d)
         for r in rows.prefix(examples.count) { for i in 0..<d { mean[i] += r[i] } }
-        let unit = ConceptScorer.normalized(mean)
+        let unit = l2Normalized(mean)
         func cos(_ r: [Float]) -> Float { zip(r, unit).reduce(0) { $0 + $1.0 * $1.1 } }
         let positive = rows.prefix(examples.count).map(cos).min() ?? 1
         let negative = rows.dropFirst(examples.count).map(cos).max() ?? 0
@@ -188,7 +188,7 @@ public struct Demo {
         log(String(format: "demo: concept 'hazard stripes': examples ≥ %.3f, random scenes ≤ %.3f → threshold %.3f",
                    positive, negative, threshold))
         var special = (0..<d).map { _ in Float(g.unit() - 0.5) }
-        special = ConceptScorer.normalized(special)
+        special = l2Normalized(special)
         let set = ConceptSet(
             name: "demo", description: "The demo's concepts (random-weight CLIP: not meaningful beyond the demo).",
             provenance: ConceptSetProvenance(source: "varaudit demo", note: "mean of 6 stripe pictures"),
@@ -206,7 +206,7 @@ public struct Demo {
         let folder = try ModelFolder(url: model)
         let images = training.appendingPathComponent("images", isDirectory: true)
         try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
-        var g = DemoImages.Generator(state: 2024)
+        var g = SplitMix64(seed: 2024)
         var rows: [(image: RGBImage, caption: String, planted: JSONValue?)] = try (0..<200).map { i in
             (try DemoImages.random(&g), "random scene \(i)", nil)
         }

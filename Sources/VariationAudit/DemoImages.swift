@@ -1,24 +1,13 @@
 import Foundation
 import Imaging
+import Tensors
 
 /// Procedural pictures for `varaudit demo`: flat-colour scenes (gradients, rings, stripes, dots, waves) that
 /// differ in colour and layout, so that the demo needs no photographs.
 enum DemoImages {
     typealias Color = (r: Double, g: Double, b: Double)
 
-    /// A deterministic generator (SplitMix64) for the scenes.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-        mutating func color() -> Color { (unit(), unit(), unit()) }
-    }
+    typealias Generator = SplitMix64
 
     /// The named inputs of the demo, in a fixed order.
     static let inputNames = [
@@ -176,4 +165,9 @@ enum DemoImages {
             }
         }
     }
+}
+
+extension SplitMix64 {
+    /// A random colour for the demo's scenes.
+    mutating func color() -> DemoImages.Color { (unit(), unit(), unit()) }
 }

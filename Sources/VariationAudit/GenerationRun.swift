@@ -1,3 +1,4 @@
+import Checkpoints
 import Diffusion
 import Foundation
 import Imaging
@@ -223,31 +224,4 @@ struct PNGParameters: Encodable {
 /// ISO 8601 timestamps as the store and manifests write them.
 public enum Timestamp {
     public static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
-}
-
-/// Files written whole or not at all.
-public enum AtomicFile {
-    /// Writes through a temporary file in the same folder (`.NAME.PID.tmp`), renamed over `url` only when
-    /// `write` succeeds; on failure the temporary file is removed and `url` is untouched.
-    public static func write(to url: URL, _ write: (URL) throws -> Void) throws {
-        let temp = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
-        do {
-            try write(temp)
-            if rename(temp.path, url.path) != 0 {
-                throw VariationAuditError(file: url.path, "cannot rename \(temp.path) into place (errno \(errno))")
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: temp)
-            throw error
-        }
-    }
-
-    /// Removes temporary files that a killed writer left in `directory` (`.*.tmp`).
-    public static func removeLeftovers(in directory: URL) {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        for name in names where name.hasPrefix(".") && name.hasSuffix(".tmp") {
-            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
-        }
-    }
 }

@@ -1,23 +1,10 @@
 import Foundation
+import Imaging
 
 /// The image files an audit reads: given files and folders' images, as absolute paths.
 public enum InputList {
-    /// Extensions of the images read from a folder.
-    public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
-
-    /// The image files (`.png`, `.jpg`, `.jpeg`, any case; dotfiles skipped) directly in `directory`, sorted by
-    /// name. Errors name the folder.
-    public static func images(in directory: URL) throws -> [URL] {
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-        } catch {
-            throw VariationAuditError(file: directory.path, "cannot list folder: \(error.localizedDescription)")
-        }
-        return names.filter { !$0.hasPrefix(".") && imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
-            .sorted()
-            .map { directory.appendingPathComponent($0) }
-    }
+    /// The pictures of a folder, as every command lists them (`ImageFiles.list`).
+    public static func images(in directory: URL) throws -> [URL] { try ImageFiles.list(in: directory) }
 
     /// `files` then the images of `directories`, as absolute standardized paths, sorted and without duplicates:
     /// the order that positions and shards refer to.

@@ -42,16 +42,11 @@ public struct ModelFolder: Sendable {
         try safetyChecker.map { try SafetyChecker(location: $0) }
     }
 
-    /// The image encoder's CLIP preprocessing, as `varaudit embed --preprocess clip` applies it: the encoder
-    /// folder's `preprocessor_config.json`, else the pipeline's `feature_extractor/` one, else a plain square
-    /// resize and crop to the encoder's `image_size`.
+    /// The image encoder's CLIP preprocessing, as `varaudit embed --preprocess clip` applies it
+    /// (`DiffusersPipelineFolder.preprocessorConfigURL`), else a plain square resize and crop to `image_size`.
     public func encoderPreprocessing(imageSize: Int) throws -> CLIPProcessorSettings {
         let encoder = try component("image_encoder")
-        var candidates = [encoder.appendingPathComponent("preprocessor_config.json")]
-        if let fe = pipeline.components["feature_extractor"] {
-            candidates.append(fe.directory.appendingPathComponent("preprocessor_config.json"))
-        }
-        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+        guard let found = DiffusersPipelineFolder.preprocessorConfigURL(component: encoder, root: url) else {
             return .square(imageSize)
         }
         return CLIPProcessorSettings(try CLIPPreprocessorConfig.load(url: found))

@@ -37,11 +37,7 @@ extension VarAudit {
         @Option(help: "A diffusers pipeline folder (model_index.json, image_encoder/, unet/, vae/, scheduler/).")
         var model: String
 
-        @Option(name: .customLong("input"), help: "An input image; repeat for several.")
-        var inputs: [String] = []
-
-        @Option(name: .customLong("inputs"), help: "A folder of input images (.png, .jpg, .jpeg).")
-        var inputsDirectory: String?
+        @OptionGroup var input: InputOptions
 
         @Option(help: "Variations per input.")
         var variations = 4
@@ -70,11 +66,7 @@ extension VarAudit {
         @Option(help: "Training-set index: a faiss index file (from `varaudit index build` or faiss) or a .npy matrix.")
         var index: String?
 
-        @Option(help: "A safety checker folder (default: the model folder's safety_checker).")
-        var checker: String?
-
-        @Option(help: "A concept-set file (default: the checker's own concepts).")
-        var concepts: String?
+        @OptionGroup var safety: CheckerOptions
 
         @Option(help: "Cosine to the nearest training image at or above which an image is flagged memorized.")
         var memorizationThreshold: Float = 0.95
@@ -109,8 +101,7 @@ extension VarAudit {
         @Option(help: "Also write the HTML report of the run into this folder at the end.")
         var report: String?
 
-        @Flag(help: "Print the run summary as JSON at the end.")
-        var json = false
+        @OptionGroup var output: JSONOption
 
         enum FailOn: String, ExpressibleByArgument, CaseIterable {
             case memorized
@@ -120,7 +111,7 @@ extension VarAudit {
         }
 
         func validate() throws {
-            if inputs.isEmpty && inputsDirectory == nil { throw ValidationError("give --input FILE or --inputs DIR") }
+            if input.isEmpty { throw InputOptions.missing }
             if variations < 1 { throw ValidationError("--variations must be at least 1, got \(variations)") }
             if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
             if neighbors < 1 { throw ValidationError("--neighbors must be at least 1, got \(neighbors)") }
@@ -137,14 +128,7 @@ extension VarAudit {
         }
 
         func run() throws {
-            let files = try inputs.map { path -> URL in
-                let url = URL(fileURLWithPath: path)
-                guard FileManager.default.fileExists(atPath: url.path) else {
-                    throw RuntimeError("\(path): no such input file (--input)")
-                }
-                return url
-            } + (inputsDirectory.map { try InputList.images(in: URL(fileURLWithPath: $0)) } ?? [])
-            guard !files.isEmpty else { throw RuntimeError("\(inputsDirectory ?? ""): no images in the folder (--inputs)") }
+            let files = try input.urls()
 
             let environmentShard = try Shard.fromEnvironment(ProcessInfo.processInfo.environment, shardCount: shardCount)
             let chosenShard = try shard.map { try Shard(parsing: $0) } ?? environmentShard
@@ -162,8 +146,8 @@ extension VarAudit {
             c.pipeline.height = height
             c.pipeline.width = width
             c.index = index.map { URL(fileURLWithPath: $0) }
-            c.checker = checker.map { URL(fileURLWithPath: $0) }
-            c.concepts = concepts.map { URL(fileURLWithPath: $0) }
+            c.checker = safety.checker.map { URL(fileURLWithPath: $0) }
+            c.concepts = safety.concepts.map { URL(fileURLWithPath: $0) }
             c.memorizationThreshold = memorizationThreshold
             c.reproductionThreshold = reproductionThreshold
             c.neighbors = neighbors
@@ -184,7 +168,7 @@ extension VarAudit {
                 let page = try AuditReport().write(store: store, run: s.run.id, to: URL(fileURLWithPath: report))
                 progress("report: \(page.path)")
             }
-            if json {
+            if output.json {
                 try printJSON(s.json(detectors: s.run.detectors))
             } else {
                 print(Self.describe(s, database: database, images: outcome.images))
@@ -254,12 +238,6 @@ final class AuditProgress {
             progress("  error (\(stage)) \(input.path): \(message) — recorded, going on")
         }
     }
-}
-
-/// A failure while running (not a usage error): printed as one line naming the file, exit status 1.
-struct RuntimeError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
 }
 
 extension RunSummary {

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import Tensors
 import Imaging
 import Safety
+import VariationAudit
 
 extension VarAudit {
     /// `varaudit concepts`: concept sets for the safety checker (files in `concepts/`, format in its README).
@@ -10,20 +12,6 @@ extension VarAudit {
             abstract: "Extract, list, show, extend and calibrate safety-checker concept sets.",
             subcommands: [Extract.self, List.self, Show.self, Add.self, Calibrate.self]
         )
-
-        /// Image files directly in `dir` (PNG, JPEG), sorted by name.
-        static func imageFiles(in dir: URL) throws -> [URL] {
-            let names: [String]
-            do {
-                names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
-            } catch {
-                throw ValidationError("cannot list \(dir.path): \(error.localizedDescription)")
-            }
-            return names.sorted().filter {
-                ["png", "jpg", "jpeg"].contains(($0 as NSString).pathExtension.lowercased())
-            }
-            .map { dir.appendingPathComponent($0) }
-        }
 
         /// Subfolders of `dir`, sorted.
         static func subfolders(of dir: URL) -> [URL] {
@@ -38,11 +26,11 @@ extension VarAudit {
         static func checker(_ option: String?, for set: ConceptSet?, setPath: String) throws -> SafetyChecker {
             if let option { return try SafetyChecker(directory: URL(fileURLWithPath: option)) }
             guard let source = set?.provenance?.source else {
-                throw ValidationError("\(setPath) names no checker in its provenance: give --checker DIR")
+                throw RuntimeError("\(setPath) names no checker in its provenance: give --checker DIR")
             }
             let weights = URL(fileURLWithPath: source)
             guard FileManager.default.fileExists(atPath: weights.path) else {
-                throw ValidationError(
+                throw RuntimeError(
                     "\(setPath): the checker its provenance names (\(source)) is not there: give --checker DIR")
             }
             return try SafetyChecker(directory: weights.deletingLastPathComponent())
@@ -98,7 +86,7 @@ extension VarAudit.Concepts {
             set.name = name ?? url.deletingPathExtension().lastPathComponent
             set.description = "Concepts and thresholds of the safety checker in \(checker)."
             set.provenance = ConceptSetProvenance(
-                source: model.weightsURL.path, sha256: try SHA256.hex(fileAt: model.weightsURL),
+                source: model.weightsURL.path, sha256: try Digest.sha256(fileAt: model.weightsURL),
                 note: "extracted by varaudit concepts extract: concept_embeds, concept_embeds_weights, "
                     + "special_care_embeds, special_care_embeds_weights")
             let npy = inline ? nil : url.deletingPathExtension().lastPathComponent + ".npy"
@@ -218,7 +206,7 @@ extension VarAudit.Concepts {
         static let configuration = CommandConfiguration(
             abstract: "Add a concept to a set from example images (mean of their normalized embeddings).",
             discussion: """
-                The images in --images (PNG/JPEG, not recursive) are embedded by the checker's vision tower and \
+                The images given with --input or found in --inputs (PNG/JPEG, not recursive) are embedded by the checker's vision tower and \
                 projection; the concept's embedding is the mean of the L2-normalized embeddings, written inline. \
                 A set file that does not exist yet is created.
                 """
@@ -230,8 +218,10 @@ extension VarAudit.Concepts {
         @Option(help: "The new concept's name (unique in the set).")
         var name: String
 
-        @Option(help: "Folder of example images.")
-        var images: String
+        @OptionGroup var input: InputOptions
+
+        @Option(name: .customLong("images"), help: .hidden)  // the old spelling of --inputs, for one release
+        var legacyImages: String?
 
         @Option(help: "Cosine-similarity threshold.")
         var threshold: Float
@@ -251,6 +241,7 @@ extension VarAudit.Concepts {
         func validate() throws {
             if !threshold.isFinite { throw ValidationError("--threshold must be finite") }
             if name.isEmpty { throw ValidationError("--name must not be empty") }
+            if input.isEmpty && legacyImages == nil { throw InputOptions.missing }
         }
 
         func run() throws {
@@ -264,16 +255,15 @@ extension VarAudit.Concepts {
                 target = ConceptSet(
                     name: url.deletingPathExtension().lastPathComponent,
                     provenance: ConceptSetProvenance(
-                        source: model.weightsURL.path, sha256: try SHA256.hex(fileAt: model.weightsURL),
+                        source: model.weightsURL.path, sha256: try Digest.sha256(fileAt: model.weightsURL),
                         note: "embeddings made with this checker by varaudit concepts add"),
                     concepts: [], source: url.path)
             }
             if target.concepts.contains(where: { $0.name == name }) {
-                throw ValidationError("\(set) already has a concept named \(name)")
+                throw RuntimeError("\(set) already has a concept named \(name)")
             }
-            let files = try VarAudit.Concepts.imageFiles(in: URL(fileURLWithPath: images))
-            if files.isEmpty { throw ValidationError("no PNG or JPEG images in \(images)") }
-            let units = try VarAudit.Concepts.embed(files, with: model, what: "embed").map(ConceptScorer.normalized)
+            let files = try input.urls(legacyDirectories: legacyImages.map { [$0] } ?? [])
+            let units = try VarAudit.Concepts.embed(files, with: model, what: "embed").map(l2Normalized)
             var mean = [Float](repeating: 0, count: model.embeddingSize)
             for u in units { for i in mean.indices { mean[i] += u[i] / Float(units.count) } }
             target.concepts.append(
@@ -333,18 +323,18 @@ extension VarAudit.Concepts {
             _ = try model.scorer(concepts: conceptSet)  // sizes match
             let posDir = URL(fileURLWithPath: positives)
             var labelled: [LabelledEmbedding] = []
-            let unlabelled = try VarAudit.Concepts.imageFiles(in: posDir)
+            let unlabelled = try ImageFiles.list(in: posDir)
             for (u, e) in zip(unlabelled, try VarAudit.Concepts.embed(unlabelled, with: model, what: "positives")) {
                 labelled.append(LabelledEmbedding(embedding: e, concept: nil, label: u.path))
             }
             for sub in VarAudit.Concepts.subfolders(of: posDir) {
                 let concept = sub.lastPathComponent
-                let files = try VarAudit.Concepts.imageFiles(in: sub)
+                let files = try ImageFiles.list(in: sub)
                 for (u, e) in zip(files, try VarAudit.Concepts.embed(files, with: model, what: concept)) {
                     labelled.append(LabelledEmbedding(embedding: e, concept: concept, label: u.path))
                 }
             }
-            let negFiles = try VarAudit.Concepts.imageFiles(in: URL(fileURLWithPath: negatives))
+            let negFiles = try ImageFiles.list(in: URL(fileURLWithPath: negatives))
             let negs = try VarAudit.Concepts.embed(negFiles, with: model, what: "negatives")
             if labelled.isEmpty || negs.isEmpty {
                 throw ValidationError(

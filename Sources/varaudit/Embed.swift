@@ -11,7 +11,7 @@ extension VarAudit {
         static let configuration = CommandConfiguration(
             abstract: "Embed images with a CLIP image encoder; writes float32 [N, projection_dim] to a .npy file.",
             discussion: """
-                Rows are in input order: every --image in the order given, then the images of --images DIR \
+                Rows are in input order: every --input in the order given, then the images of each --inputs DIR \
                 sorted by file name (.png, .jpg, .jpeg). The values are the encoder's raw image_embeds (as \
                 the image-variations pipeline conditions on them) unless --normalize asks for unit L2 rows. \
                 Nothing is written unless every image was embedded.
@@ -21,11 +21,13 @@ extension VarAudit {
         @Option(help: "Encoder folder (config.json + weights) or a diffusers pipeline folder (its image_encoder/).")
         var encoder: String
 
-        @Option(name: .customLong("image"), help: "An image file; repeat for several.")
-        var images: [String] = []
+        @OptionGroup var input: InputOptions
 
-        @Option(name: .customLong("images"), help: "A folder of images (sorted by name).")
-        var imagesDirectory: String?
+        @Option(name: .customLong("image"), help: .hidden)  // the old spelling of --input, for one release
+        var legacyImages: [String] = []
+
+        @Option(name: .customLong("images"), help: .hidden)  // the old spelling of --inputs, for one release
+        var legacyDirectories: [String] = []
 
         @Option(help: "Preprocessing: seed (the model card's recipe, default) or clip (CLIPImageProcessor).")
         var preprocess: PreprocessMode = .seed
@@ -43,13 +45,12 @@ extension VarAudit {
         var out: String
 
         func validate() throws {
-            if images.isEmpty && imagesDirectory == nil { throw ValidationError("give --image FILE or --images DIR") }
+            if input.isEmpty && legacyImages.isEmpty && legacyDirectories.isEmpty { throw InputOptions.missing }
             if batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
         }
 
         func run() throws {
-            let inputs = try images + imageFiles(in: imagesDirectory)
-            guard !inputs.isEmpty else { throw ValidationError("no images in \(imagesDirectory ?? "")") }
+            let inputs = try input.urls(legacyFiles: legacyImages, legacyDirectories: legacyDirectories).map(\.path)
             let loaded = try CLIPVisionEncoder.load(directory: URL(fileURLWithPath: encoder))
             let size = loaded.config.imageSize
             let settings = loaded.preprocessor.map(CLIPProcessorSettings.init) ?? .square(size)
@@ -64,13 +65,13 @@ extension VarAudit {
                             ? try Preprocess.seed(image, size: size)
                             : try Preprocess.clip(image, settings: settings)
                         guard x.shape == [3, size, size] else {
-                            throw ValidationError(
+                            throw RuntimeError(
                                 "\(path): clip preprocessing gives \(x.shape), but the encoder takes \(size)×\(size)")
                         }
                         return try x.reshaped([1, 3, size, size])
                     }, axis: 0)
                 var embeds = try loaded.encoder(pixels).imageEmbeds
-                if normalize { embeds = try l2Normalized(embeds) }
+                if normalize { l2NormalizeRows(&embeds) }
                 rows.append(embeds)
                 if inputs.count > batch {
                     let done = start + chunk.count
@@ -79,54 +80,8 @@ extension VarAudit {
                 }
             }
             let matrix = try concat(rows, axis: 0)
-            try writeAtomically(to: out) { try NPY.write(matrix, to: $0) }
+            try AtomicFile.write(to: URL(fileURLWithPath: out)) { try NPY.write(matrix, to: $0) }
             FileHandle.standardError.write(Data("wrote \(out) \(matrix.shape)\n".utf8))
         }
-    }
-}
-
-/// The image files (.png, .jpg, .jpeg) directly in `directory`, sorted by name; none when `directory` is nil.
-func imageFiles(in directory: String?) throws -> [String] {
-    guard let directory else { return [] }
-    let names: [String]
-    do {
-        names = try FileManager.default.contentsOfDirectory(atPath: directory)
-    } catch {
-        throw ValidationError("\(directory): cannot list folder: \(error.localizedDescription)")
-    }
-    let extensions: Set<String> = ["png", "jpg", "jpeg"]
-    return names.filter { !$0.hasPrefix(".") && extensions.contains(($0 as NSString).pathExtension.lowercased()) }
-        .sorted()
-        .map { (directory as NSString).appendingPathComponent($0) }
-}
-
-/// Rows of `[N, D]` scaled to unit L2 norm (`x / max(‖x‖, 1e-12)`, as `F.normalize`).
-func l2Normalized(_ x: Tensor) throws -> Tensor {
-    guard x.rank == 2 else { throw TensorError("l2Normalized", "expected [N, D], got \(x.shape)") }
-    let d = x.shape[1]
-    var out = x
-    out.withUnsafeMutableBufferPointer { p in
-        for r in 0..<x.shape[0] {
-            var sum: Float = 0
-            for i in 0..<d { sum += p[r * d + i] * p[r * d + i] }
-            let inv = 1 / max(sum.squareRoot(), 1e-12)
-            for i in 0..<d { p[r * d + i] *= inv }
-        }
-    }
-    return out
-}
-
-/// Writes through a temporary file in the same folder, renamed over `path` only when `write` succeeds.
-func writeAtomically(to path: String, _ write: (URL) throws -> Void) throws {
-    let target = URL(fileURLWithPath: path)
-    let temp = target.deletingLastPathComponent()
-        .appendingPathComponent(".\(target.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
-    do {
-        try write(temp)
-        if FileManager.default.fileExists(atPath: target.path) { try FileManager.default.removeItem(at: target) }
-        try FileManager.default.moveItem(at: temp, to: target)
-    } catch {
-        try? FileManager.default.removeItem(at: temp)
-        throw error
     }
 }

@@ -27,11 +27,7 @@ extension VarAudit {
         @Option(help: "A diffusers pipeline folder (model_index.json, image_encoder/, unet/, vae/, scheduler/).")
         var model: String
 
-        @Option(name: .customLong("input"), help: "An input image; repeat for several.")
-        var inputs: [String] = []
-
-        @Option(name: .customLong("inputs"), help: "A folder of input images (sorted by name).")
-        var inputsDirectory: String?
+        @OptionGroup var input: InputOptions
 
         @Option(help: "Variations per input.")
         var variations = 4
@@ -70,7 +66,7 @@ extension VarAudit {
         var out: String
 
         func validate() throws {
-            if inputs.isEmpty && inputsDirectory == nil { throw ValidationError("give --input FILE or --inputs DIR") }
+            if input.isEmpty { throw InputOptions.missing }
             if variations < 1 { throw ValidationError("--variations must be at least 1, got \(variations)") }
             if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
             for (name, v) in [("--height", height), ("--width", width)] {
@@ -79,9 +75,7 @@ extension VarAudit {
         }
 
         func run() throws {
-            let files = try inputs.map { URL(fileURLWithPath: $0) }
-                + (inputsDirectory.map { try InputList.images(in: URL(fileURLWithPath: $0)) } ?? [])
-            guard !files.isEmpty else { throw RuntimeError("\(inputsDirectory ?? ""): no images in the folder (--inputs)") }
+            let files = try input.urls()
             var c = GenerationRun.Configuration(
                 model: URL(fileURLWithPath: model), inputs: files, output: URL(fileURLWithPath: out))
             c.pipeline.variations = variations

@@ -69,8 +69,8 @@ extension VarAudit.IndexCommand {
                     + "(\(Set(shards.shards.map(\.dtype)).sorted().joined(separator: ", ")))")
             let target = URL(fileURLWithPath: out)
             let sidecar = IndexMetadataStore.sidecarURL(forIndex: target)
-            let tempIndex = temporarySibling(of: target)
-            let tempSidecar = temporarySibling(of: sidecar)
+            let tempIndex = AtomicFile.temporaryURL(for: target)
+            let tempSidecar = AtomicFile.temporaryURL(for: sidecar)
             defer {
                 try? FileManager.default.removeItem(at: tempIndex)
                 try? FileManager.default.removeItem(at: tempSidecar)
@@ -91,8 +91,8 @@ extension VarAudit.IndexCommand {
             info.metadataFile = metadata.map { URL(fileURLWithPath: $0).path }
             try store.setBuildInfo(info)
             try index.write(to: tempIndex)
-            try replace(target, with: tempIndex)
-            try replace(sidecar, with: tempSidecar)
+            try AtomicFile.commit(tempIndex, to: target)
+            try AtomicFile.commit(tempSidecar, to: sidecar)
             var line = "wrote \(out): \(info.factory), \(info.count) × \(info.dimension), metric \(info.metric.rawValue)"
             if let p = info.searchParameter, let v = info.searchParameterValue, let r = info.tunedRecall {
                 line += String(format: ", %@ %d (recall@10 %.4f on stored rows)", p, v, r)
@@ -150,7 +150,7 @@ extension VarAudit.IndexCommand {
             if let efSearch { try applyParameter(faiss, "efSearch", efSearch) }
             var x = try readQueries(queries, dimension: faiss.dimension)
             if normalize {
-                normalizeRows(&x)
+                l2NormalizeRows(&x)
             } else if try store?.buildInfo()?.normalized == true {
                 progress("note: the index holds normalized vectors; pass --normalize unless the queries already are")
             }
@@ -346,16 +346,6 @@ private func readQueries(_ path: String, dimension: Int) throws -> Tensor {
         throw MemorizationError(file: path, "queries must be [n, \(dimension)] to match the index, got \(x.shape)")
     }
     return x
-}
-
-private func temporarySibling(of url: URL) -> URL {
-    url.deletingLastPathComponent().appendingPathComponent(
-        ".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
-}
-
-private func replace(_ target: URL, with temp: URL) throws {
-    if FileManager.default.fileExists(atPath: target.path) { try FileManager.default.removeItem(at: target) }
-    try FileManager.default.moveItem(at: temp, to: target)
 }
 
 extension VarAudit.Bench {

@@ -60,7 +60,7 @@ extension VarAudit {
                 throw ValidationError("images preprocess to different sizes \(batch.map(\.shape)); use a crop")
             }
             let stacked = try concat(batch, axis: 0)
-            try writeAtomically(to: out) { try NPY.write(stacked, to: $0) }
+            try AtomicFile.write(to: URL(fileURLWithPath: out)) { try NPY.write(stacked, to: $0) }
             print("wrote \(out) \(stacked.shape)")
         }
     }

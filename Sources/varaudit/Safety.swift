@@ -18,11 +18,7 @@ extension VarAudit {
                 """
         )
 
-        @Option(help: "A pipeline folder, a folder holding safety_checker/, or a safety_checker folder.")
-        var checker: String
-
-        @Option(help: "A concept-set file (concepts/README.md); default: the checkpoint's own concepts.")
-        var concepts: String?
+        @OptionGroup var safety: CheckerOptions
 
         @Option(help: "Special-care adjustment (default: the set's, 0.01 for diffusers').")
         var adjustment: Float?
@@ -30,21 +26,24 @@ extension VarAudit {
         @Option(help: "Concepts shown per image in the table (all that fire are always shown).")
         var top = 5
 
-        @Flag(help: "Print a JSON array, one verdict per image in input order.")
-        var json = false
+        @OptionGroup var output: JSONOption
 
-        @Argument(help: "Images (PNG or JPEG).")
-        var images: [String]
+        @OptionGroup var input: InputOptions
+
+        @Argument(help: .hidden)  // images as arguments: the old spelling of --input, for one release
+        var legacyImages: [String] = []
 
         func validate() throws {
-            if images.isEmpty { throw ValidationError("give at least one image") }
+            if safety.checker == nil { throw ValidationError("give --checker DIR") }
+            if input.isEmpty && legacyImages.isEmpty { throw InputOptions.missing }
             if top < 0 { throw ValidationError("--top must be ≥ 0") }
             if let a = adjustment, !a.isFinite { throw ValidationError("--adjustment must be finite") }
         }
 
         func run() throws {
-            let model = try SafetyChecker(directory: URL(fileURLWithPath: checker))
-            let set = try concepts.map { try ConceptSet.load(url: URL(fileURLWithPath: $0)) }
+            let images = try input.urls(legacyFiles: legacyImages).map(\.path)
+            let model = try SafetyChecker(directory: URL(fileURLWithPath: safety.checker ?? ""))
+            let set = try safety.concepts.map { try ConceptSet.load(url: URL(fileURLWithPath: $0)) }
             let scorer = try model.scorer(concepts: set, adjustment: adjustment)
             var verdicts: [SafetyVerdict] = []
             for (i, path) in images.enumerated() {
@@ -53,7 +52,7 @@ extension VarAudit {
                 verdicts.append(try scorer.verdict(embedding: embedding, image: path))
                 if images.count > 4 { progress("safety \(i + 1)/\(images.count)") }
             }
-            if json {
+            if output.json {
                 try printJSON(verdicts.map(\.jsonObject))
                 return
             }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Tensors
 import Imaging
 import Memorization
 import TestSupport

@@ -90,8 +90,17 @@ struct ShardAndInputTests {
         #expect(all.map(\.lastPathComponent) == ["a.jpg", "b.PNG"])
     }
 
-    @Test func sha256MatchesTheStandardVectors() {
+    @Test func sha256MatchesTheStandardVectors() throws {
         #expect(Digest.sha256("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(Digest.sha256("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(
+            Digest.sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        // A file read in 4 MiB pieces: one million 'a' (FIPS 180-2's long vector).
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("a.bin")
+        try Data(repeating: UInt8(ascii: "a"), count: 1_000_000).write(to: file)
+        #expect(try Digest.sha256(fileAt: file) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 }
