@@ -53,7 +53,7 @@ public struct Concept: Sendable, Equatable {
 }
 
 /// Where a set's embeddings and thresholds came from.
-public struct ConceptSetProvenance: Sendable, Equatable {
+public struct ConceptSetProvenance: Sendable, Equatable, Codable {
     /// The source file (e.g. the checker's `model.safetensors`), as given when the set was made.
     public var source: String
     /// SHA-256 of `source` (lowercase hex).
@@ -145,6 +145,121 @@ public struct ConceptSet: Sendable, Equatable {
 
 // MARK: - Reading
 
+/// The file form of a concept set (concepts/README.md), read and written with `Codable`; `ConceptSet` is the
+/// resolved, validated value (every embedding loaded).
+struct ConceptSetFile: Codable {
+    var format: String?
+    var version: Int?
+    var name: String?
+    var description: String?
+    var embeddingSize: Int?
+    var adjustment: Float?
+    var provenance: ConceptSetProvenance?
+    var concepts: [Entry]
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, name, description
+        case embeddingSize = "embedding_size"
+        case adjustment, provenance, concepts
+    }
+
+    /// One concept as written: an embedding inline or by reference.
+    struct Entry: Codable {
+        var name: String
+        var kind: ConceptKind
+        var threshold: Float
+        var enabled: Bool
+        var embedding: Embedding
+
+        enum Embedding: Codable {
+            case values([Float])
+            case reference(EmbeddingReference)
+
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.singleValueContainer()
+                switch self {
+                case .values(let v): try c.encode(v)
+                case .reference(let r): try c.encode(r)
+                }
+            }
+
+            init(from decoder: any Decoder) throws {
+                let c = try decoder.singleValueContainer()
+                if let values = try? c.decode([Float].self) {
+                    self = .values(values)
+                } else if let reference = try? c.decode(EmbeddingReference.self) {
+                    self = .reference(reference)
+                } else if (try? c.decode([JSONScalar].self)) != nil {
+                    throw EntryError("embedding holds a non-number")
+                } else {
+                    throw EntryError("embedding must be an array of numbers or {\"file\", \"key\", \"row\"}")
+                }
+            }
+        }
+
+        init(name: String, kind: ConceptKind, threshold: Float, enabled: Bool, embedding: Embedding) {
+            self.name = name
+            self.kind = kind
+            self.threshold = threshold
+            self.enabled = enabled
+            self.embedding = embedding
+        }
+
+        enum CodingKeys: String, CodingKey { case name, kind, threshold, enabled, embedding }
+
+        /// Decodes with errors that name the concept (or `#position` before its name is known).
+        init(from decoder: any Decoder) throws {
+            let position = decoder.codingPath.last?.intValue.map { "#\($0)" } ?? "#?"
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            guard let name = try? c.decode(String.self, forKey: .name), !name.isEmpty else {
+                throw EntryError("missing or empty \"name\"", concept: position)
+            }
+            func field<T: Decodable>(_ key: CodingKeys, _ type: T.Type, _ what: String) throws -> T? {
+                guard c.contains(key) else { return nil }
+                do { return try c.decode(T.self, forKey: key) } catch { throw EntryError(what, concept: name) }
+            }
+            let kindText = try field(.kind, String.self, "kind must be \"concept\" or \"special\"") ?? "concept"
+            guard let kind = ConceptKind(rawValue: kindText) else {
+                throw EntryError("kind must be \"concept\" or \"special\", got \"\(kindText)\"", concept: name)
+            }
+            guard let threshold = try field(.threshold, Float.self, "non-numeric \"threshold\"") else {
+                throw EntryError("missing \"threshold\"", concept: name)
+            }
+            let enabled = try field(.enabled, Bool.self, "\"enabled\" must be true or false") ?? true
+            guard c.contains(.embedding) else { throw EntryError("missing \"embedding\"", concept: name) }
+            do {
+                embedding = try c.decode(Embedding.self, forKey: .embedding)
+            } catch let error as EntryError {
+                throw EntryError(error.message, concept: name)
+            }
+            self.name = name
+            self.kind = kind
+            self.threshold = threshold
+            self.enabled = enabled
+        }
+    }
+
+    /// An entry that cannot be read; turned into a `SafetyError` naming the file.
+    struct EntryError: Error {
+        let message: String
+        let concept: String?
+        init(_ message: String, concept: String? = nil) {
+            self.message = message
+            self.concept = concept
+        }
+    }
+
+    /// Any JSON scalar (to tell "an array with a non-number" from other shapes).
+    enum JSONScalar: Decodable {
+        case number(Double)
+        case other
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            self = (try? c.decode(Double.self)).map(JSONScalar.number) ?? .other
+        }
+    }
+}
+
 extension ConceptSet {
     /// Reads a concept-set file and the embedding files it references; errors name the file and the concept.
     public static func load(url: URL) throws -> ConceptSet {
@@ -160,128 +275,51 @@ extension ConceptSet {
 
     /// Parses concept-set JSON; references resolve against `baseDirectory`.
     public static func decode(_ data: Data, file: String, baseDirectory: URL) throws -> ConceptSet {
-        let parsed: Any
+        let parsed: ConceptSetFile
         do {
-            parsed = try JSONSerialization.jsonObject(with: data)
+            parsed = try JSONDecoder().decode(ConceptSetFile.self, from: data)
+        } catch let error as ConceptSetFile.EntryError {
+            throw SafetyError(file: file, concept: error.concept, error.message)
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            throw SafetyError(file: file, "not valid JSON: \(context.debugDescription)")
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
+            throw SafetyError(file: file, "not a JSON object")
+        } catch DecodingError.keyNotFound(let key, let context) where context.codingPath.isEmpty {
+            throw SafetyError(file: file, "missing \"\(key.stringValue)\"" + (key.stringValue == "concepts" ? " array" : ""))
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw SafetyError(file: file, "\(context.codingPath.map(\.stringValue).joined(separator: ".")): wrong type")
         } catch {
-            throw SafetyError(file: file, "not valid JSON: \(error.localizedDescription)")
+            throw SafetyError(file: file, "not a concept set: \(error)")
         }
-        guard let top = parsed as? [String: Any] else { throw SafetyError(file: file, "not a JSON object") }
-        if let format = top["format"] {
-            guard format as? String == formatName else {
-                throw SafetyError(file: file, "format is \(format), expected \"\(formatName)\"")
-            }
+        if let format = parsed.format, format != formatName {
+            throw SafetyError(file: file, "format is \(format), expected \"\(formatName)\"")
         }
-        if let version = top["version"] {
-            guard let v = number(version), v == Double(formatVersion) else {
-                throw SafetyError(file: file, "unsupported version \(version) (this reader knows \(formatVersion))")
-            }
+        if let version = parsed.version, version != formatVersion {
+            throw SafetyError(file: file, "unsupported version \(version) (this reader knows \(formatVersion))")
         }
-        let name = top["name"] as? String ?? url(file).deletingPathExtension().lastPathComponent
-        var adjustment = defaultAdjustment
-        if let a = top["adjustment"] {
-            guard let v = number(a) else { throw SafetyError(file: file, "adjustment must be a number, got \(a)") }
-            adjustment = Float(v)
-        }
-        var provenance: ConceptSetProvenance?
-        if let p = top["provenance"] {
-            guard let p = p as? [String: Any], let source = p["source"] as? String else {
-                throw SafetyError(file: file, "provenance must be an object with a string \"source\"")
-            }
-            provenance = ConceptSetProvenance(
-                source: source, sha256: p["sha256"] as? String, note: p["note"] as? String)
-        }
-        guard let entries = top["concepts"] as? [Any] else {
-            throw SafetyError(file: file, "missing \"concepts\" array")
-        }
-        var declaredSize: Int?
-        if let s = top["embedding_size"] {
-            guard let v = number(s), v >= 1, v == v.rounded() else {
-                throw SafetyError(file: file, "embedding_size must be a positive integer, got \(s)")
-            }
-            declaredSize = Int(v)
+        if let size = parsed.embeddingSize, size < 1 {
+            throw SafetyError(file: file, "embedding_size must be a positive integer, got \(size)")
         }
         var loader = ReferenceLoader(setFile: file, base: baseDirectory)
         var concepts: [Concept] = []
-        for (i, entry) in entries.enumerated() {
-            concepts.append(try parseConcept(entry, position: i, file: file, loader: &loader))
+        for entry in parsed.concepts {
+            var concept = Concept(
+                name: entry.name, kind: entry.kind, threshold: entry.threshold, enabled: entry.enabled, embedding: [])
+            switch entry.embedding {
+            case .values(let v):
+                concept.embedding = v
+            case .reference(let r):
+                concept.embedding = try loader.embedding(r, concept: entry.name)
+                concept.reference = r
+            }
+            concepts.append(concept)
         }
         let set = ConceptSet(
-            name: name, description: top["description"] as? String, adjustment: adjustment, provenance: provenance,
-            concepts: concepts, source: file)
-        try set.validate(embeddingSize: declaredSize)
+            name: parsed.name ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent,
+            description: parsed.description, adjustment: parsed.adjustment ?? defaultAdjustment,
+            provenance: parsed.provenance, concepts: concepts, source: file)
+        try set.validate(embeddingSize: parsed.embeddingSize)
         return set
-    }
-
-    private static func url(_ path: String) -> URL { URL(fileURLWithPath: path) }
-
-    /// A JSON number (not a Bool). Foundation bridges both to `NSNumber`; booleans have objCType "c"/"B".
-    static func number(_ value: Any) -> Double? {
-        guard let n = value as? NSNumber, !isBool(value) else { return nil }
-        return n.doubleValue
-    }
-
-    /// A JSON `true` / `false`.
-    static func isBool(_ value: Any) -> Bool {
-        if type(of: value) == Bool.self { return true }
-        guard let n = value as? NSNumber else { return false }
-        let t = String(cString: n.objCType)
-        return t == "c" || t == "B"
-    }
-
-    private static func parseConcept(_ entry: Any, position: Int, file: String, loader: inout ReferenceLoader) throws
-        -> Concept
-    {
-        guard let obj = entry as? [String: Any] else {
-            throw SafetyError(file: file, concept: "#\(position)", "entry is not a JSON object")
-        }
-        guard let name = obj["name"] as? String, !name.isEmpty else {
-            throw SafetyError(file: file, concept: "#\(position)", "missing or empty \"name\"")
-        }
-        func fail(_ message: String) -> SafetyError { SafetyError(file: file, concept: name, message) }
-        let kindText = obj["kind"] as? String ?? "concept"
-        guard let kind = ConceptKind(rawValue: kindText) else {
-            throw fail("kind must be \"concept\" or \"special\", got \"\(kindText)\"")
-        }
-        guard let t = obj["threshold"], let threshold = number(t) else {
-            throw fail("missing or non-numeric \"threshold\"")
-        }
-        var enabled = true
-        if let e = obj["enabled"] {
-            guard isBool(e), let b = e as? Bool else { throw fail("\"enabled\" must be true or false") }
-            enabled = b
-        }
-        guard let raw = obj["embedding"] else { throw fail("missing \"embedding\"") }
-        var embedding: [Float]
-        var reference: EmbeddingReference?
-        if let values = raw as? [Any] {
-            embedding = []
-            embedding.reserveCapacity(values.count)
-            for v in values {
-                guard let x = number(v) else { throw fail("embedding holds a non-number: \(v)") }
-                embedding.append(Float(x))
-            }
-        } else if let ref = raw as? [String: Any] {
-            guard let f = ref["file"] as? String, !f.isEmpty else {
-                throw fail("embedding reference needs a \"file\"")
-            }
-            var row: Int?
-            if let r = ref["row"] {
-                guard let v = number(r), v >= 0, v == v.rounded() else {
-                    throw fail("embedding row must be a non-negative integer, got \(r)")
-                }
-                row = Int(v)
-            }
-            if let k = ref["key"], !(k is String) { throw fail("embedding key must be a string") }
-            let r = EmbeddingReference(file: f, key: ref["key"] as? String, row: row)
-            embedding = try loader.embedding(r, concept: name)
-            reference = r
-        } else {
-            throw fail("embedding must be an array of numbers or {\"file\", \"key\", \"row\"}")
-        }
-        return Concept(
-            name: name, kind: kind, threshold: Float(threshold), enabled: enabled, embedding: embedding,
-            reference: reference)
     }
 }
 
@@ -355,51 +393,26 @@ struct ReferenceLoader {
 // MARK: - Writing
 
 extension ConceptSet {
-    /// The set as JSON text (format in `concepts/README.md`): concepts with a `reference` are written as that
-    /// reference (the referenced file must hold the embedding; see `writeEmbeddings`), others inline.
-    /// Numbers are written as the shortest text that reads back to the same Float32.
-    public func jsonText() -> String {
-        func str(_ s: String) -> String {
-            let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data()
-            let text = String(decoding: data, as: UTF8.self)
-            return String(text.dropFirst().dropLast())
-        }
-        func num(_ f: Float) -> String { "\(f)" }
-        var lines: [String] = ["{"]
-        lines.append("  \"format\": \(str(Self.formatName)),")
-        lines.append("  \"version\": \(Self.formatVersion),")
-        lines.append("  \"name\": \(str(name)),")
-        if let description { lines.append("  \"description\": \(str(description)),") }
-        if let size = embeddingSize { lines.append("  \"embedding_size\": \(size),") }
-        lines.append("  \"adjustment\": \(num(adjustment)),")
-        if let p = provenance {
-            var fields = ["\"source\": \(str(p.source))"]
-            if let h = p.sha256 { fields.append("\"sha256\": \(str(h))") }
-            if let n = p.note { fields.append("\"note\": \(str(n))") }
-            lines.append("  \"provenance\": {\(fields.joined(separator: ", "))},")
-        }
-        lines.append("  \"concepts\": [")
-        for (i, c) in concepts.enumerated() {
-            let embedding: String
-            if let r = reference(c) {
-                var fields = ["\"file\": \(str(r.file))"]
-                if let k = r.key { fields.append("\"key\": \(str(k))") }
-                if let row = r.row { fields.append("\"row\": \(row)") }
-                embedding = "{\(fields.joined(separator: ", "))}"
-            } else {
-                embedding = "[" + c.embedding.map(num).joined(separator: ", ") + "]"
-            }
-            let comma = i + 1 < concepts.count ? "," : ""
-            lines.append(
-                "    {\"name\": \(str(c.name)), \"kind\": \"\(c.kind.rawValue)\", \"threshold\": \(num(c.threshold)), "
-                    + "\"enabled\": \(c.enabled), \"embedding\": \(embedding)}\(comma)")
-        }
-        lines.append("  ]")
-        lines.append("}")
-        return lines.joined(separator: "\n") + "\n"
+    /// The set as its file form: concepts with a `reference` are written as that reference (the referenced file
+    /// must hold the embedding; see `write(to:embeddingsFile:)`), others inline.
+    var file: ConceptSetFile {
+        ConceptSetFile(
+            format: Self.formatName, version: Self.formatVersion, name: name, description: description,
+            embeddingSize: embeddingSize, adjustment: adjustment, provenance: provenance,
+            concepts: concepts.map {
+                ConceptSetFile.Entry(
+                    name: $0.name, kind: $0.kind, threshold: $0.threshold, enabled: $0.enabled,
+                    embedding: $0.reference.map { .reference($0) } ?? .values($0.embedding))
+            })
     }
 
-    private func reference(_ c: Concept) -> EmbeddingReference? { c.reference }
+    /// The set as JSON text (pretty, sorted keys; numbers as the shortest text that reads back to the same
+    /// Float32).
+    public func jsonText() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(file), as: UTF8.self) + "\n"
+    }
 
     /// Writes the set to `url` (atomically). With `embeddingsFile` (a file name next to `url`, `.npy`), every
     /// concept's embedding goes into that file as one row of a `[N, P]` float32 array, in set order, and the
@@ -419,28 +432,9 @@ extension ConceptSet {
                 values += c.embedding
                 set.concepts[i].reference = EmbeddingReference(file: embeddingsFile, row: i)
             }
-            let npyURL = dir.appendingPathComponent(embeddingsFile)
             let tensor = try Tensor(shape: [concepts.count, p], values: values)
-            try atomically(npyURL) { try NPY.write(tensor, to: $0) }
+            try AtomicFile.write(to: dir.appendingPathComponent(embeddingsFile)) { try NPY.write(tensor, to: $0) }
         }
-        let text = set.jsonText()
-        try atomically(url) { try Data(text.utf8).write(to: $0) }
-    }
-
-    /// Writes through a temporary file in the same folder, then renames it over `url`.
-    private func atomically(_ url: URL, _ body: (URL) throws -> Void) throws {
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        do {
-            try body(tmp)
-            guard rename(tmp.path, url.path) == 0 else {
-                throw SafetyError(file: url.path, "cannot rename the temporary file into place (errno \(errno))")
-            }
-        } catch let error as SafetyError {
-            try? FileManager.default.removeItem(at: tmp)
-            throw error
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw SafetyError(file: url.path, "cannot write: \(error.localizedDescription)")
-        }
+        try AtomicFile.write(Data(try set.jsonText().utf8), to: url)
     }
 }

@@ -60,8 +60,10 @@ struct SafetyCLITests {
         #expect(extract.status == 0, "\(extract.stderr)")
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("tiny.npy").path))
         #expect(try NPY.read(url: dir.appendingPathComponent("tiny.npy")).shape == [20, 24])
-        let text = try String(contentsOfFile: set, encoding: .utf8)
-        #expect(text.contains("\"sha256\": \"") && text.contains("model.safetensors"))
+        let written = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: set))) as? [String: Any]
+        let provenance = written?["provenance"] as? [String: Any]
+        #expect((provenance?["sha256"] as? String)?.count == 64)
+        #expect((provenance?["source"] as? String)?.hasSuffix("model.safetensors") == true)
         let show = try Fixtures.runTool(["concepts", "show", set, "--json"])
         #expect(show.status == 0, "\(show.stderr)")
         let shown = try json(show) as? [String: Any] ?? [:]
