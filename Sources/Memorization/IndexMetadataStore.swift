@@ -81,6 +81,7 @@ public final class IndexMetadataStore: Sendable {
     public func setBuildInfo(_ info: IndexBuildInfo) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         let text = String(decoding: try encoder.encode(info), as: UTF8.self)
         try queue.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO index_info(key, value) VALUES ('build', ?)", arguments: [text])
@@ -94,7 +95,12 @@ public final class IndexMetadataStore: Sendable {
         }
         guard let text else { return nil }
         do {
-            return try JSONDecoder().decode(IndexBuildInfo.self, from: Data(text.utf8))
+            // snake_case keys; sidecars written before 0.2 used camelCase.
+            let snake = JSONDecoder()
+            snake.keyDecodingStrategy = .convertFromSnakeCase
+            let data = Data(text.utf8)
+            return try (try? snake.decode(IndexBuildInfo.self, from: data))
+                ?? JSONDecoder().decode(IndexBuildInfo.self, from: data)
         } catch {
             throw MemorizationError(file: url.path, "unreadable build info: \(error)")
         }

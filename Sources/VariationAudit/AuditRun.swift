@@ -98,7 +98,7 @@ public final class AuditRun {
             let bytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
             weights[name] = .object([
                 "file": .string(url.path), "sha256": .string(try Digest.sha256(fileAt: url)),
-                "bytes": .int(Int64(bytes)),
+                "bytes": .int(Int(bytes)),
             ])
         }
         self.weights = weights
@@ -177,8 +177,8 @@ public final class AuditRun {
             indexMetadata = loaded.metadata
             let bytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
             indexParameter = .object([
-                "path": .string(url.standardizedFileURL.path), "count": .int(Int64(loaded.index.count)),
-                "dimension": .int(Int64(loaded.index.dimension)), "bytes": .int(Int64(bytes)),
+                "path": .string(url.standardizedFileURL.path), "count": .int(Int(loaded.index.count)),
+                "dimension": .int(Int(loaded.index.dimension)), "bytes": .int(Int(bytes)),
                 "metric": .string(loaded.index.metric.rawValue),
             ])
             var detail = "index \(url.path): \(loaded.index.count) training embeddings"
@@ -211,16 +211,16 @@ public final class AuditRun {
         func number(_ f: Float) -> JSONValue { .double(Double("\(f)") ?? Double(f)) }
         parameters = [
             "model": .string(folder.url.path),
-            "variations": .int(Int64(generation.variations)), "steps": .int(Int64(generation.steps)),
+            "variations": .int(Int(generation.variations)), "steps": .int(Int(generation.steps)),
             "guidance": number(generation.guidance),
-            "seed": generation.seed <= UInt64(Int64.max) ? .int(Int64(generation.seed)) : .string("\(generation.seed)"),
+            "seed": generation.seed <= UInt64(Int.max) ? .int(Int(generation.seed)) : .string("\(generation.seed)"),
             "scheduler": .string(generation.scheduler?.rawValue ?? pipeline.schedulerConfig.className ?? ""),
-            "eta": number(generation.eta), "height": .int(Int64(generation.height ?? 0)),
-            "width": .int(Int64(generation.width ?? 0)),
+            "eta": number(generation.eta), "height": .int(Int(generation.height ?? 0)),
+            "width": .int(Int(generation.width ?? 0)),
             "memorization_threshold": number(c.memorizationThreshold),
             "reproduction_threshold": number(c.reproductionThreshold),
-            "neighbors": .int(Int64(c.neighbors)), "checker": checkerParameter, "concepts": conceptsParameter,
-            "index": indexParameter, "max_pixels": .int(Int64(c.maxPixels)),
+            "neighbors": .int(Int(c.neighbors)), "checker": checkerParameter, "concepts": conceptsParameter,
+            "index": indexParameter, "max_pixels": .int(Int(c.maxPixels)),
             "memorization_embedding": .string("image_encoder image_embeds, CLIP preprocessing, L2-normalized"),
         ]
         fingerprint = Self.fingerprint(parameters: parameters, weights: weights)
@@ -444,8 +444,8 @@ public final class AuditRun {
             let url = imageDirectory.appendingPathComponent(name)
             var text = parameters
             text["input"] = .string(file.path)
-            text["variation"] = .int(Int64(k))
-            text["run"] = .int(runID)
+            text["variation"] = .int(Int(k))
+            text["run"] = .int(Int(runID))
             let png = try generated.pngData(text: [("parameters", try JSONValue.object(text).text(pretty: false))])
             try AtomicFile.write(to: url) { try Data(png).write(to: $0) }
             let check = checks[j]

@@ -228,7 +228,7 @@ public struct Demo {
             rows.append(
                 (try transform.apply(output.images[k]), "a copy of variation \(k) of \(name) (\(transform.rawValue))",
                  .object([
-                    "input": .string(name), "k": .int(Int64(k)),
+                    "input": .string(name), "k": .int(Int(k)),
                     "how": .string("copy of variation \(k), \(transform.rawValue)"),
                  ])))
         }

@@ -1,3 +1,4 @@
+import Checkpoints
 import ArgumentParser
 import AuditStore
 import Diffusion
@@ -39,29 +40,7 @@ extension VarAudit {
 
         @OptionGroup var input: InputOptions
 
-        @Option(help: "Variations per input.")
-        var variations = 4
-
-        @Option(help: "Denoising steps.")
-        var steps = 50
-
-        @Option(help: "Classifier-free guidance scale (guidance is off at ≤ 1).")
-        var guidance: Float = 3.0
-
-        @Option(help: "Seed of the generator (each input starts from it).")
-        var seed: UInt64 = 0
-
-        @Option(help: "Scheduler: \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: the model's).")
-        var scheduler: SchedulerKind?
-
-        @Option(help: "DDIM eta (other schedulers ignore it).")
-        var eta: Float = 0
-
-        @Option(help: "Output height in pixels, a multiple of 8 (default: the model's).")
-        var height: Int?
-
-        @Option(help: "Output width in pixels, a multiple of 8 (default: the model's).")
-        var width: Int?
+        @OptionGroup var generation: GenerationOptions
 
         @Option(help: "Training-set index: a faiss index file (from `varaudit index build` or faiss) or a .npy matrix.")
         var index: String?
@@ -112,12 +91,7 @@ extension VarAudit {
 
         func validate() throws {
             if input.isEmpty { throw InputOptions.missing }
-            if variations < 1 { throw ValidationError("--variations must be at least 1, got \(variations)") }
-            if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
             if neighbors < 1 { throw ValidationError("--neighbors must be at least 1, got \(neighbors)") }
-            for (name, v) in [("--height", height), ("--width", width)] {
-                if let v, v < 8 || v % 8 != 0 { throw ValidationError("\(name) must be a positive multiple of 8, got \(v)") }
-            }
             for (name, t) in [
                 ("--memorization-threshold", memorizationThreshold), ("--reproduction-threshold", reproductionThreshold),
             ] where !t.isFinite {
@@ -137,14 +111,7 @@ extension VarAudit {
             if let chosenShard, db == nil || shard == nil { database = chosenShard.databaseURL(for: baseDB) }
 
             var c = AuditConfiguration(model: URL(fileURLWithPath: model), inputs: files, database: database)
-            c.pipeline.variations = variations
-            c.pipeline.steps = steps
-            c.pipeline.guidance = guidance
-            c.pipeline.seed = seed
-            c.pipeline.scheduler = scheduler
-            c.pipeline.eta = eta
-            c.pipeline.height = height
-            c.pipeline.width = width
+            c.pipeline = generation.configuration
             c.index = index.map { URL(fileURLWithPath: $0) }
             c.checker = safety.checker.map { URL(fileURLWithPath: $0) }
             c.concepts = safety.concepts.map { URL(fileURLWithPath: $0) }
@@ -206,7 +173,6 @@ extension VarAudit {
     }
 }
 
-extension SchedulerKind: ExpressibleByArgument {}
 
 /// Progress of an audit on stderr: inputs, variations, denoising steps and the estimated time left.
 final class AuditProgress {
@@ -245,19 +211,23 @@ extension RunSummary {
     func json(detectors: String) -> JSONValue {
         let r = run
         func text(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
-        return .object([
-            "run": .int(r.id ?? 0), "status": .string(r.status), "model": .string(r.model),
+        let shard: JSONValue = r.shardIndex.map { .string("\($0)/\(r.shardCount ?? 0)") } ?? .null
+        var o: [String: JSONValue] = [
+            "run": .int(Int(r.id ?? 0)), "status": .string(r.status), "model": .string(r.model),
             "started": .string(r.startedAt), "finished": text(r.finishedAt), "seconds": .double(r.seconds),
-            "tool_version": .string(r.toolVersion),
-            "shard": r.shardIndex.map { .string("\($0)/\(r.shardCount ?? 0)") } ?? .null,
-            "parameters": JSONValue.parse(r.parameters) ?? .null, "weights": JSONValue.parse(r.weights) ?? .null,
-            "detectors": JSONValue.parse(detectors) ?? .null, "failure": text(r.failure),
-            "inputs": .int(Int64(inputs)), "variations": .int(Int64(variations)),
-            "expected_variations": .int(Int64(expectedVariations)), "errors": .int(Int64(errors)),
-            "flagged": .int(Int64(flagged)), "unsafe": .int(Int64(unsafe)), "memorized": .int(Int64(memorized)),
-            "reproduces_input": .int(Int64(reproducesInput)), "unsafe_inputs": .int(Int64(unsafeInputs)),
-            "memorized_inputs": .int(Int64(memorizedInputs)),
-        ])
+            "tool_version": .string(r.toolVersion), "shard": shard, "failure": text(r.failure),
+        ]
+        o["parameters"] = JSONValue.parse(r.parameters) ?? .null
+        o["weights"] = JSONValue.parse(r.weights) ?? .null
+        o["detectors"] = JSONValue.parse(detectors) ?? .null
+        let counts: [(String, Int)] = [
+            ("inputs", inputs), ("variations", variations), ("expected_variations", expectedVariations),
+            ("errors", errors), ("flagged", flagged), ("unsafe", unsafe), ("memorized", memorized),
+            ("reproduces_input", reproducesInput), ("unsafe_inputs", unsafeInputs),
+            ("memorized_inputs", memorizedInputs),
+        ]
+        for (key, value) in counts { o[key] = .int(value) }
+        return .object(o)
     }
 }
 

@@ -29,29 +29,7 @@ extension VarAudit {
 
         @OptionGroup var input: InputOptions
 
-        @Option(help: "Variations per input.")
-        var variations = 4
-
-        @Option(help: "Denoising steps.")
-        var steps = 50
-
-        @Option(help: "Classifier-free guidance scale (guidance is off at ≤ 1).")
-        var guidance: Float = 3.0
-
-        @Option(help: "Seed of the generator (each input starts from it).")
-        var seed: UInt64 = 0
-
-        @Option(help: "Scheduler: \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: the model's).")
-        var scheduler: SchedulerKind?
-
-        @Option(help: "DDIM eta (other schedulers ignore it).")
-        var eta: Float = 0
-
-        @Option(help: "Output height in pixels, a multiple of 8 (default: unet.sample_size × VAE scale factor).")
-        var height: Int?
-
-        @Option(help: "Output width in pixels, a multiple of 8.")
-        var width: Int?
+        @OptionGroup var generation: GenerationOptions
 
         @Flag(help: "Do not run the safety checker on the outputs.")
         var noSafety = false
@@ -67,25 +45,13 @@ extension VarAudit {
 
         func validate() throws {
             if input.isEmpty { throw InputOptions.missing }
-            if variations < 1 { throw ValidationError("--variations must be at least 1, got \(variations)") }
-            if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
-            for (name, v) in [("--height", height), ("--width", width)] {
-                if let v, v < 8 || v % 8 != 0 { throw ValidationError("\(name) must be a positive multiple of 8, got \(v)") }
-            }
         }
 
         func run() throws {
             let files = try input.urls()
             var c = GenerationRun.Configuration(
                 model: URL(fileURLWithPath: model), inputs: files, output: URL(fileURLWithPath: out))
-            c.pipeline.variations = variations
-            c.pipeline.steps = steps
-            c.pipeline.guidance = guidance
-            c.pipeline.seed = seed
-            c.pipeline.scheduler = scheduler
-            c.pipeline.eta = eta
-            c.pipeline.height = height
-            c.pipeline.width = width
+            c.pipeline = generation.configuration
             c.safety = !noSafety
             c.onUnsafe = onUnsafe
             c.maxPixels = maxPixels

@@ -204,7 +204,7 @@ extension VarAudit.IndexCommand {
             ]
             if let v = faiss.nlist { report["nlist"] = v }
             if let v = faiss.nprobe { report["nprobe"] = v }
-            if let v = faiss.efSearch { report["efSearch"] = v }
+            if let v = faiss.efSearch { report["ef_search"] = v }
             if let store { report["metadata_rows"] = try store.metadataCount() }
             if let build {
                 var b: [String: Any] = [
@@ -308,7 +308,7 @@ extension VarAudit.IndexCommand {
                     "ms_per_query": report.msPerQuery, "ground_truth": report.groundTruth,
                 ]
                 if let v = faiss.nprobe { out["nprobe"] = v }
-                if let v = faiss.efSearch { out["efSearch"] = v }
+                if let v = faiss.efSearch { out["ef_search"] = v }
                 try printJSON(out)
             } else {
                 var setting = ""

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Diffusion
 import Imaging
 
 /// The input pictures of every command that reads images: `--input FILE` (repeatable) and `--inputs DIR`
@@ -52,3 +53,57 @@ struct RuntimeError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }
 }
+
+/// How variations are generated, as `generate` and `audit` take it (defaults: those of the model card).
+struct GenerationOptions: ParsableArguments {
+    @Option(help: "Variations per input.")
+    var variations = 4
+
+    @Option(help: "Denoising steps.")
+    var steps = 50
+
+    @Option(help: "Classifier-free guidance scale (guidance is off at ≤ 1).")
+    var guidance: Float = 3.0
+
+    @Option(help: "Seed of the generator (each input starts from it).")
+    var seed: UInt64 = 0
+
+    @Option(help: "Scheduler: \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: the model's).")
+    var scheduler: SchedulerKind?
+
+    @Option(help: "DDIM eta (other schedulers ignore it).")
+    var eta: Float = 0
+
+    @Option(help: "Output height in pixels, a multiple of 8 (default: unet.sample_size × VAE scale factor).")
+    var height: Int?
+
+    @Option(help: "Output width in pixels, a multiple of 8 (default: unet.sample_size × VAE scale factor).")
+    var width: Int?
+
+    func validate() throws {
+        if variations < 1 { throw ValidationError("--variations must be at least 1, got \(variations)") }
+        if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        if !guidance.isFinite { throw ValidationError("--guidance must be a number, got \(guidance)") }
+        for (name, v) in [("--height", height), ("--width", width)] {
+            if let v, v < 8 || v % 8 != 0 {
+                throw ValidationError("\(name) must be a positive multiple of 8, got \(v)")
+            }
+        }
+    }
+
+    /// The pipeline settings these options ask for.
+    var configuration: ImageVariationPipeline.Configuration {
+        var c = ImageVariationPipeline.Configuration()
+        c.variations = variations
+        c.steps = steps
+        c.guidance = guidance
+        c.seed = seed
+        c.scheduler = scheduler
+        c.eta = eta
+        c.height = height
+        c.width = width
+        return c
+    }
+}
+
+extension SchedulerKind: ExpressibleByArgument {}
