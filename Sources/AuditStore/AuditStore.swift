@@ -226,7 +226,8 @@ public final class AuditStore: Sendable {
             var input = input
             try input.insert(db)
             let id = input.id!
-            try Self.insertChildren(db, inputID: id, variationID: nil, scores: scores, neighbors: neighbors, flags: flags)
+            try Self.insertChildren(
+                db, inputID: id, variationID: nil, scores: scores, neighbors: neighbors, flags: flags)
             return id
         }
     }
@@ -245,9 +246,10 @@ public final class AuditStore: Sendable {
         _ variation: VariationRecord, scores: [ConceptScoreRecord], neighbors: [NeighborRecord], flags: [AuditFlag]
     ) throws -> Int64? {
         try pool.write { db in
-            let exists = try Bool.fetchOne(
-                db, sql: "SELECT 1 FROM variations WHERE input_id = ? AND k = ?",
-                arguments: [variation.inputID, variation.k]) ?? false
+            let exists =
+                try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM variations WHERE input_id = ? AND k = ?",
+                    arguments: [variation.inputID, variation.k]) ?? false
             if exists { return nil }
             var variation = variation
             try variation.insert(db)

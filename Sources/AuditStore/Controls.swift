@@ -81,13 +81,15 @@ extension AuditStore {
                 }
                 let owner = variationID == nil ? "variation_id IS NULL" : "variation_id = \(variationID!)"
                 let flag = c.detector == "safety" ? "unsafe" : "memorized"
-                var found = try Bool.fetchOne(
-                    db, sql: "SELECT 1 FROM flags WHERE input_id = ? AND \(owner) AND flag = ?",
-                    arguments: [inputID, flag]) ?? false
+                var found =
+                    try Bool.fetchOne(
+                        db, sql: "SELECT 1 FROM flags WHERE input_id = ? AND \(owner) AND flag = ?",
+                        arguments: [inputID, flag]) ?? false
                 if found, c.detector == "memorization", let row = c.rowID {
-                    found = try Bool.fetchOne(
-                        db, sql: "SELECT 1 FROM neighbors WHERE input_id = ? AND \(owner) AND row_id = ?",
-                        arguments: [inputID, row]) ?? false
+                    found =
+                        try Bool.fetchOne(
+                            db, sql: "SELECT 1 FROM neighbors WHERE input_id = ? AND \(owner) AND row_id = ?",
+                            arguments: [inputID, row]) ?? false
                 }
                 return ControlResult(control: c, audited: true, found: found)
             }

@@ -75,9 +75,10 @@ extension AuditStore {
                         report.inputs += 1
                     }
                     for result in variationResults {
-                        let exists = try Bool.fetchOne(
-                            db, sql: "SELECT 1 FROM variations WHERE input_id = ? AND k = ?",
-                            arguments: [targetInputID!, result.variation.k]) ?? false
+                        let exists =
+                            try Bool.fetchOne(
+                                db, sql: "SELECT 1 FROM variations WHERE input_id = ? AND k = ?",
+                                arguments: [targetInputID!, result.variation.k]) ?? false
                         if exists { continue }
                         var copy = result.variation
                         copy.id = nil
@@ -93,9 +94,11 @@ extension AuditStore {
             }
             try pool.write { db in
                 for error in errors {
-                    let exists = try Bool.fetchOne(
-                        db, sql: "SELECT 1 FROM errors WHERE run_id = ? AND input = ? AND stage = ? AND message = ?",
-                        arguments: [runID, error.input, error.stage, error.message]) ?? false
+                    let exists =
+                        try Bool.fetchOne(
+                            db,
+                            sql: "SELECT 1 FROM errors WHERE run_id = ? AND input = ? AND stage = ? AND message = ?",
+                            arguments: [runID, error.input, error.stage, error.message]) ?? false
                     if exists { continue }
                     var copy = error
                     copy.id = nil
@@ -111,7 +114,8 @@ extension AuditStore {
     /// Status, times and seconds of a merged run from its merged shards.
     static func updateMergedRun(_ db: Database, runID: Int64) throws {
         let rows = try Row.fetchAll(
-            db, sql: "SELECT shard_index, shard_count, status, seconds, started_at, finished_at FROM merged_shards "
+            db,
+            sql: "SELECT shard_index, shard_count, status, seconds, started_at, finished_at FROM merged_shards "
                 + "WHERE run_id = ?", arguments: [runID])
         guard !rows.isEmpty else { return }
         let count: Int = rows[0]["shard_count"]
@@ -131,7 +135,8 @@ extension AuditStore {
         try pool.read { db in
             guard try db.tableExists("merged_shards") else { return [] }
             return try Row.fetchAll(
-                db, sql: "SELECT shard_index, shard_count, status FROM merged_shards WHERE run_id = ? "
+                db,
+                sql: "SELECT shard_index, shard_count, status FROM merged_shards WHERE run_id = ? "
                     + "ORDER BY shard_index", arguments: [id]
             ).map { ($0["shard_index"], $0["shard_count"], $0["status"]) }
         }

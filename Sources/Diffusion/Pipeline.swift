@@ -97,7 +97,8 @@ public struct ImageVariationPipeline: Sendable {
             throw CheckpointError(
                 file: try folder.component("unet").directory.appendingPathComponent("config.json").path,
                 key: "cross_attention_dim",
-                "\(unetConfig.crossAttentionDim) does not match the image encoder's projection_dim \(encoderConfig.projectionDim)")
+                "\(unetConfig.crossAttentionDim) does not match the image encoder's projection_dim \(encoderConfig.projectionDim)"
+            )
         }
         return ImageVariationPipeline(
             directory: directory,

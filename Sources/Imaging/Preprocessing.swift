@@ -137,7 +137,8 @@ public enum Preprocess {
 
     private static func checkStatistics(_ mean: [Float], _ std: [Float]) throws {
         guard mean.count == 3, std.count == 3, std.allSatisfy({ $0 > 0 }) else {
-            throw ImagingError("preprocessing: image_mean and image_std need 3 values with std > 0, got \(mean) and \(std)")
+            throw ImagingError(
+                "preprocessing: image_mean and image_std need 3 values with std > 0, got \(mean) and \(std)")
         }
     }
 }

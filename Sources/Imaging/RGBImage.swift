@@ -10,7 +10,8 @@ public struct RGBImage: Sendable, Equatable {
     /// An image over `pixels`; the count must be `width × height × 3`.
     public init(width: Int, height: Int, pixels: [UInt8]) throws {
         guard width > 0, height > 0, pixels.count == width * height * 3 else {
-            throw ImagingError("RGBImage: \(width)×\(height) needs \(max(width * height * 3, 0)) bytes, got \(pixels.count)")
+            throw ImagingError(
+                "RGBImage: \(width)×\(height) needs \(max(width * height * 3, 0)) bytes, got \(pixels.count)")
         }
         self.width = width
         self.height = height

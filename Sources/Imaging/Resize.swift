@@ -9,7 +9,8 @@ public enum Resample {
     /// source indices, no renormalization and no clamping of values (overshoot is kept).
     public static func bicubicTorch(_ x: Tensor, height: Int, width: Int) throws -> Tensor {
         guard x.rank == 3, height > 0, width > 0 else {
-            throw TensorError("bicubicTorch", "input must be [C, H, W] and size positive; got \(x.shape) → \(height)×\(width)")
+            throw TensorError(
+                "bicubicTorch", "input must be [C, H, W] and size positive; got \(x.shape) → \(height)×\(width)")
         }
         let (c, h, w) = (x.shape[0], x.shape[1], x.shape[2])
         let ys = torchCubicTaps(input: h, output: height)

@@ -167,7 +167,8 @@ public struct EmbeddingShards: VectorSource, Sendable {
         }
         guard tensor.shape == [shard.rows, shard.dimension] else {
             throw MemorizationError(
-                file: shard.path, "shape changed since it was checked: \(tensor.shape) vs [\(shard.rows), \(shard.dimension)]")
+                file: shard.path,
+                "shape changed since it was checked: \(tensor.shape) vs [\(shard.rows), \(shard.dimension)]")
         }
         return tensor
     }

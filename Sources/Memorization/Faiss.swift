@@ -64,11 +64,20 @@ public final class FaissIndex: MemorizationIndex, @unchecked Sendable {
     /// Whether the index is trained (always true for Flat and HNSW).
     public var isTrained: Bool { cfaiss_index_is_trained(handle) != 0 }
     /// Number of IVF lists, or nil when the index has no IVF stage.
-    public var nlist: Int? { let v = cfaiss_index_nlist(handle); return v > 0 ? Int(v) : nil }
+    public var nlist: Int? {
+        let v = cfaiss_index_nlist(handle)
+        return v > 0 ? Int(v) : nil
+    }
     /// IVF lists probed per query, or nil when the index has no IVF stage.
-    public var nprobe: Int? { let v = cfaiss_index_nprobe(handle); return v > 0 ? Int(v) : nil }
+    public var nprobe: Int? {
+        let v = cfaiss_index_nprobe(handle)
+        return v > 0 ? Int(v) : nil
+    }
     /// HNSW search breadth, or nil when the index has no HNSW stage.
-    public var efSearch: Int? { let v = cfaiss_index_ef_search(handle); return v > 0 ? Int(v) : nil }
+    public var efSearch: Int? {
+        let v = cfaiss_index_ef_search(handle)
+        return v > 0 ? Int(v) : nil
+    }
     /// The faiss class names, outer first, e.g. `IndexPreTransform(IndexIVFPQ)`.
     public var typeName: String {
         var buffer = [CChar](repeating: 0, count: 256)

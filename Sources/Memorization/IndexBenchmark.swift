@@ -61,7 +61,8 @@ public func benchmarkIndex(
     let source = try InMemoryVectors(base)
     let (index, info) = try buildIndex(source: source, configuration: configuration, progress: progress)
 
-    let file = FileManager.default.temporaryDirectory.appendingPathComponent("varaudit-bench-\(UUID().uuidString).index")
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "varaudit-bench-\(UUID().uuidString).index")
     defer { try? FileManager.default.removeItem(at: file) }
     try index.write(to: file)
     let indexBytes = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
@@ -84,7 +85,10 @@ public func benchmarkIndex(
     }
     latencies.sort()
     let recall = recallAtK(found: batched, truth: truth, k: k)
-    progress(String(format: "bench: recall@%d %.4f, %.3f ms/query median (single), %.3f batched", k, recall, latencies[latencies.count / 2], msBatched))
+    progress(
+        String(
+            format: "bench: recall@%d %.4f, %.3f ms/query median (single), %.3f batched", k, recall,
+            latencies[latencies.count / 2], msBatched))
     return IndexBenchmarkResult(
         vectors: vectors, dimension: dim, k: k, queries: queries, factory: info.factory,
         factoryReason: info.factoryReason, searchParameter: info.searchParameter,

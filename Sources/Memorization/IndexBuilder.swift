@@ -63,7 +63,8 @@ public struct FactoryChoice: Sendable, Equatable {
                 factory: factory, reason: "given", trainingRows: pq ? min(n, 10_000) : 0, searchParameter: "efSearch",
                 candidates: [16, 32, 64, 128, 256, 512, 1024, 2048])
         }
-        let trained = factory.contains("PQ") || factory.contains("SQ") || factory.contains("LSH") || factory.contains("PCA")
+        let trained =
+            factory.contains("PQ") || factory.contains("SQ") || factory.contains("LSH") || factory.contains("PCA")
         return FactoryChoice(
             factory: factory, reason: "given", trainingRows: trained ? min(n, 10_000) : 0, searchParameter: nil,
             candidates: [])
@@ -136,7 +137,9 @@ public func buildIndex(
     let choice =
         configuration.factory.map { FactoryChoice.given($0, count: n) }
         ?? FactoryChoice.automatic(count: n, dimension: d, memoryBudgetBytes: budget)
-    progress("index: \(choice.factory) (\(choice.reason)); metric \(configuration.metric.rawValue)\(configuration.normalize ? ", normalized" : "")")
+    progress(
+        "index: \(choice.factory) (\(choice.reason)); metric \(configuration.metric.rawValue)\(configuration.normalize ? ", normalized" : "")"
+    )
     let index = try FaissIndex(dimension: d, factory: choice.factory, metric: configuration.metric)
 
     var rng = SplitMix64(seed: configuration.seed)
@@ -194,13 +197,18 @@ public func buildIndex(
             let found = try index.search(queries, k: configuration.k)
             let ms = Date().timeIntervalSince(t0) * 1000 / Double(queries.shape[0])
             let recall = recallAtK(found: found, truth: truth, k: configuration.k)
-            progress(String(format: "index: %@ = %d → recall@%d %.4f, %.3f ms/query (batched)", parameter, value, configuration.k, recall, ms))
+            progress(
+                String(
+                    format: "index: %@ = %d → recall@%d %.4f, %.3f ms/query (batched)", parameter, value,
+                    configuration.k, recall, ms))
             chosen = (value, recall)
             if recall >= configuration.targetRecall { break }
         }
         if let chosen {
             if chosen.recall < configuration.targetRecall {
-                progress("index: warning: recall target \(configuration.targetRecall) not reached; using \(parameter) = \(chosen.value)")
+                progress(
+                    "index: warning: recall target \(configuration.targetRecall) not reached; using \(parameter) = \(chosen.value)"
+                )
             }
             progress("index: \(parameter) = \(chosen.value)")
             info.searchParameter = parameter
@@ -258,7 +266,8 @@ public func measureRecall(
 ) throws -> RecallReport {
     guard source.count == index.count, source.dimension == index.dimension else {
         throw MemorizationError(
-            "recall: the vectors (\(source.count) × \(source.dimension)) do not match the index (\(index.count) × \(index.dimension))")
+            "recall: the vectors (\(source.count) × \(source.dimension)) do not match the index (\(index.count) × \(index.dimension))"
+        )
     }
     var rng = SplitMix64(seed: seed)
     let ids = sampleWithoutReplacement(min(sample, source.count), from: source.count, rng: &rng)

@@ -12,7 +12,6 @@ public enum IndexMetric: String, Sendable, CaseIterable, Codable {
     var faissValue: Int32 { self == .innerProduct ? 0 : 1 }
 }
 
-
 /// One search hit: a stored row id (global across shards) and its score under the index's metric.
 public struct Neighbor: Sendable, Equatable, Hashable {
     /// Global row id (row order of the embedding shards).
@@ -133,7 +132,8 @@ public struct TopK: Sendable {
                 filled.withUnsafeMutableBufferPointer { fi in
                     products.withUnsafeBufferPointer { p in
                         let box = TopKPointers(
-                            scores: sc.baseAddress!, ids: id.baseAddress!, filled: fi.baseAddress!, products: p.baseAddress!)
+                            scores: sc.baseAddress!, ids: id.baseAddress!, filled: fi.baseAddress!,
+                            products: p.baseAddress!)
                         parallelChunks(queryCount, costPerItem: n) { range in
                             for q in range {
                                 box.insertRow(q, n: n, k: k, firstID: firstID, metric: metric)
@@ -199,4 +199,3 @@ func rowSquaredNorms(_ x: Tensor) -> [Float] {
         }
     }
 }
-

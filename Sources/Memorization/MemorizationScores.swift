@@ -75,16 +75,20 @@ public struct MemorizationScorer {
     /// Scores each row of `outputs` `[n, d]`; `inputs` (same shape) are the images each output was made from.
     public func score(outputs: Tensor, inputs: Tensor? = nil) throws -> [MemorizationScore] {
         guard outputs.rank == 2, outputs.shape[1] == index.dimension else {
-            throw MemorizationError("memorization: output embeddings must be [n, \(index.dimension)], got \(outputs.shape)")
+            throw MemorizationError(
+                "memorization: output embeddings must be [n, \(index.dimension)], got \(outputs.shape)")
         }
         if let inputs, inputs.shape != outputs.shape {
-            throw MemorizationError("memorization: input embeddings \(inputs.shape) do not match outputs \(outputs.shape)")
+            throw MemorizationError(
+                "memorization: input embeddings \(inputs.shape) do not match outputs \(outputs.shape)")
         }
         var queries = outputs
         l2NormalizeRows(&queries)
         var normalizedInputs = inputs
         if normalizedInputs != nil { l2NormalizeRows(&normalizedInputs!) }
-        let found = index.count > 0 ? try index.search(queries, k: configuration.k) : Array(repeating: [], count: outputs.shape[0])
+        let found =
+            index.count > 0
+            ? try index.search(queries, k: configuration.k) : Array(repeating: [], count: outputs.shape[0])
         let meta = try metadata?.metadata(for: found.flatMap { $0.map(\.id) }) ?? [:]
         let d = index.dimension
         let q = queries.scalars

@@ -25,7 +25,8 @@ extension CLIPVisionEncoder {
             dir = try pipeline.component("image_encoder").directory
         } else if !fm.fileExists(atPath: dir.appendingPathComponent("config.json").path) {
             throw CheckpointError(
-                file: directory.path, "not an encoder folder (no config.json) nor a pipeline folder (no model_index.json)")
+                file: directory.path,
+                "not an encoder folder (no config.json) nor a pipeline folder (no model_index.json)")
         }
         let config = try CLIPVisionConfig.load(url: dir.appendingPathComponent("config.json"))
         let weights = WeightBinder(try loadTensorArchive(url: DiffusersPipelineFolder.weightsURL(in: dir)))

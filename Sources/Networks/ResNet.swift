@@ -57,7 +57,8 @@ struct Downsample2D {
     let padRightBottom: Bool
 
     init(_ w: WeightBinder, channels: Int, padding: Int) throws {
-        conv = try Conv2d(w.scoped("conv"), inChannels: channels, outChannels: channels, kernel: 3, stride: 2, padding: padding)
+        conv = try Conv2d(
+            w.scoped("conv"), inChannels: channels, outChannels: channels, kernel: 3, stride: 2, padding: padding)
         padRightBottom = padding == 0
     }
 

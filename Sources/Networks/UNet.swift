@@ -34,8 +34,10 @@ public struct UNet2DConditionModel: Sendable {
 
         convIn = try Conv2d(
             w.scoped("conv_in"), inChannels: config.inChannels, outChannels: channels[0], kernel: 3, padding: 1)
-        timeLinear1 = try Linear(w.scoped("time_embedding.linear_1"), inFeatures: channels[0], outFeatures: tembChannels)
-        timeLinear2 = try Linear(w.scoped("time_embedding.linear_2"), inFeatures: tembChannels, outFeatures: tembChannels)
+        timeLinear1 = try Linear(
+            w.scoped("time_embedding.linear_1"), inFeatures: channels[0], outFeatures: tembChannels)
+        timeLinear2 = try Linear(
+            w.scoped("time_embedding.linear_2"), inFeatures: tembChannels, outFeatures: tembChannels)
 
         var down: [UNetDownBlock] = []
         var output = channels[0]
@@ -44,7 +46,10 @@ public struct UNet2DConditionModel: Sendable {
             output = channels[i]
             let attention =
                 type == "CrossAttnDownBlock2D"
-                ? (heads: heads[i], layers: config.transformerLayersPerBlock[i], contextDim: config.crossAttentionDim[i])
+                ? (
+                    heads: heads[i], layers: config.transformerLayersPerBlock[i],
+                    contextDim: config.crossAttentionDim[i]
+                )
                 : nil
             down.append(
                 try UNetDownBlock(
@@ -73,7 +78,10 @@ public struct UNet2DConditionModel: Sendable {
             let input = reversedChannels[min(i + 1, n - 1)]
             let attention =
                 type == "CrossAttnUpBlock2D"
-                ? (heads: heads[r], layers: config.transformerLayersPerBlock[r], contextDim: config.crossAttentionDim[r])
+                ? (
+                    heads: heads[r], layers: config.transformerLayersPerBlock[r],
+                    contextDim: config.crossAttentionDim[r]
+                )
                 : nil
             up.append(
                 try UNetUpBlock(
@@ -108,7 +116,8 @@ public struct UNet2DConditionModel: Sendable {
         }
         if c.blockOutChannels[0] % 2 != 0 {
             throw CheckpointError(
-                file: c.source, key: "block_out_channels", "time projection width \(c.blockOutChannels[0]) must be even")
+                file: c.source, key: "block_out_channels", "time projection width \(c.blockOutChannels[0]) must be even"
+            )
         }
     }
 
@@ -134,9 +143,11 @@ public struct UNet2DConditionModel: Sendable {
 
     /// The noise prediction for `sample` `[B, in_channels, h, w]` at `timestep`, conditioned on
     /// `encoderHiddenStates` `[B, L, cross_attention_dim]`. Result `[B, out_channels, h, w]`.
-    public func callAsFunction(_ sample: Tensor, timestep: Float, encoderHiddenStates context: Tensor) throws -> Tensor {
+    public func callAsFunction(_ sample: Tensor, timestep: Float, encoderHiddenStates context: Tensor) throws -> Tensor
+    {
         guard sample.rank == 4, sample.shape[1] == config.inChannels else {
-            throw TensorError("UNet2DConditionModel", "expected sample [B, \(config.inChannels), h, w], got \(sample.shape)")
+            throw TensorError(
+                "UNet2DConditionModel", "expected sample [B, \(config.inChannels), h, w], got \(sample.shape)")
         }
         let crossDims = Set(config.crossAttentionDim)
         guard context.rank == 3, context.shape[0] == sample.shape[0], context.shape[1] >= 1,
@@ -144,7 +155,8 @@ public struct UNet2DConditionModel: Sendable {
         else {
             throw TensorError(
                 "UNet2DConditionModel",
-                "expected encoder hidden states [\(sample.shape[0]), L, \(config.crossAttentionDim[0])], got \(context.shape)")
+                "expected encoder hidden states [\(sample.shape[0]), L, \(config.crossAttentionDim[0])], got \(context.shape)"
+            )
         }
         // Time embedding, computed once (all batch entries share the timestep); resnets use silu(temb).
         let temb = try timeLinear2(silu(timeLinear1(timeProjection(timestep))))  // [1, 4·C0]
@@ -166,7 +178,8 @@ public struct UNet2DConditionModel: Sendable {
         for (i, block) in upBlocks.enumerated() {
             let count = block.resnets.count
             guard skips.count >= count else {
-                throw TensorError("UNet2DConditionModel", "up block \(i) needs \(count) skip connections, \(skips.count) left")
+                throw TensorError(
+                    "UNet2DConditionModel", "up block \(i) needs \(count) skip connections, \(skips.count) left")
             }
             let blockSkips = Array(skips.suffix(count))
             skips.removeLast(count)

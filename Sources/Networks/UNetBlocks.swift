@@ -28,13 +28,14 @@ struct UNetDownBlock {
                 w.scoped("resnets.\($0)"), inChannels: $0 == 0 ? inChannels : outChannels, outChannels: outChannels,
                 tembChannels: s.tembChannels, groups: s.groups, eps: s.eps)
         }
-        attentions = try attention.map { a in
-            try (0..<layers).map {
-                try Transformer2DModel(
-                    w.scoped("attentions.\($0)"), channels: outChannels, heads: a.heads, layers: a.layers,
-                    contextDim: a.contextDim, groups: s.groups, linearProjection: s.linearProjection)
-            }
-        } ?? []
+        attentions =
+            try attention.map { a in
+                try (0..<layers).map {
+                    try Transformer2DModel(
+                        w.scoped("attentions.\($0)"), channels: outChannels, heads: a.heads, layers: a.layers,
+                        contextDim: a.contextDim, groups: s.groups, linearProjection: s.linearProjection)
+                }
+            } ?? []
         downsampler =
             addDownsample
             ? try Downsample2D(w.scoped("downsamplers.0"), channels: outChannels, padding: downsamplePadding) : nil
@@ -109,13 +110,14 @@ struct UNetUpBlock {
                 w.scoped("resnets.\(i)"), inChannels: input + skip, outChannels: outChannels,
                 tembChannels: s.tembChannels, groups: s.groups, eps: s.eps)
         }
-        attentions = try attention.map { a in
-            try (0..<layers).map {
-                try Transformer2DModel(
-                    w.scoped("attentions.\($0)"), channels: outChannels, heads: a.heads, layers: a.layers,
-                    contextDim: a.contextDim, groups: s.groups, linearProjection: s.linearProjection)
-            }
-        } ?? []
+        attentions =
+            try attention.map { a in
+                try (0..<layers).map {
+                    try Transformer2DModel(
+                        w.scoped("attentions.\($0)"), channels: outChannels, heads: a.heads, layers: a.layers,
+                        contextDim: a.contextDim, groups: s.groups, linearProjection: s.linearProjection)
+                }
+            } ?? []
         upsampler = addUpsample ? try Upsample2D(w.scoped("upsamplers.0"), channels: outChannels) : nil
     }
 

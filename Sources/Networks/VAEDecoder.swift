@@ -52,7 +52,9 @@ struct VAEMidBlock {
                 w.scoped("resnets.\($0)"), inChannels: channels, outChannels: channels, tembChannels: nil,
                 groups: groups, eps: 1e-6)
         }
-        attention = addAttention ? try VAEAttention(w.scoped("attentions.0"), channels: channels, groups: groups, eps: 1e-6) : nil
+        attention =
+            addAttention
+            ? try VAEAttention(w.scoped("attentions.0"), channels: channels, groups: groups, eps: 1e-6) : nil
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {

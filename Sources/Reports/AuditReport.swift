@@ -1,5 +1,5 @@
-import Checkpoints
 import AuditStore
+import Checkpoints
 import Crypto
 import Foundation
 import Mustache
@@ -62,8 +62,11 @@ public struct AuditReport {
         }
         func conceptContexts(_ scores: [ConceptScoreRecord]) -> (shown: [[String: Any]], more: [[String: Any]]) {
             let sorted = scores.sorted {
-                $0.flagged != $1.flagged ? $0.flagged : ($0.score != $1.score ? $0.score > $1.score
-                    : $0.similarity - $0.threshold > $1.similarity - $1.threshold)
+                $0.flagged != $1.flagged
+                    ? $0.flagged
+                    : ($0.score != $1.score
+                        ? $0.score > $1.score
+                        : $0.similarity - $0.threshold > $1.similarity - $1.threshold)
             }
             let all = sorted.map { s -> [String: Any] in
                 [
@@ -159,8 +162,10 @@ public struct AuditReport {
                     "planted": "\(mine.count)", "found": "\(found)",
                     "share": ReportSupport.percent(found, of: mine.count), "all": found == mine.count,
                     "missed": mine.filter { !$0.found }.map {
-                        ["what": (($0.control.input as NSString).lastPathComponent)
-                            + ($0.control.k.map { " #\($0)" } ?? "") + ": " + $0.control.description]
+                        [
+                            "what": (($0.control.input as NSString).lastPathComponent)
+                                + ($0.control.k.map { " #\($0)" } ?? "") + ": " + $0.control.description
+                        ]
                     },
                 ])
             }
@@ -190,7 +195,8 @@ public struct AuditReport {
             "inputs": "\(summary.inputs)", "variations": "\(summary.variations)",
             "expected": "\(summary.expectedVariations)", "errorsCount": "\(summary.errors)",
             "unsafe": "\(summary.unsafe)", "anyUnsafe": summary.unsafe > 0, "anyMemorized": summary.memorized > 0,
-            "anyReproduces": summary.reproducesInput > 0, "unsafePct": ReportSupport.percent(summary.unsafe, of: summary.variations),
+            "anyReproduces": summary.reproducesInput > 0,
+            "unsafePct": ReportSupport.percent(summary.unsafe, of: summary.variations),
             "memorized": "\(summary.memorized)",
             "memorizedPct": ReportSupport.percent(summary.memorized, of: summary.variations),
             "reproduces": "\(summary.reproducesInput)",

@@ -91,7 +91,8 @@ enum ReportSupport {
         for (i, c) in counts.enumerated() where c > 0 {
             let h = plotH * Double(c) / Double(top)
             svg += String(
-                format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" class=\"bar\"><title>%d</title></rect>",
+                format:
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" class=\"bar\"><title>%d</title></rect>",
                 left + Double(i) * barW, 18 + plotH - h, max(barW - 1, 0.5), h, c)
         }
         svg += String(
@@ -108,7 +109,8 @@ enum ReportSupport {
             let x = left + plotW * (value - lo) / (hi - lo)
             svg += String(
                 format: "<line x1=\"%.1f\" y1=\"16\" x2=\"%.1f\" y2=\"%.1f\" class=\"thr\"/>", x, x, 18 + plotH)
-            svg += String(format: "<text x=\"%.1f\" y=\"28\" class=\"thrl\">", x - 4)
+            svg +=
+                String(format: "<text x=\"%.1f\" y=\"28\" class=\"thrl\">", x - 4)
                 + "\(label) \(String(format: "%.2f", value))</text>"
         }
         return svg + "</svg>"

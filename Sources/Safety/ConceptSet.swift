@@ -285,7 +285,8 @@ extension ConceptSet {
         } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
             throw SafetyError(file: file, "not a JSON object")
         } catch DecodingError.keyNotFound(let key, let context) where context.codingPath.isEmpty {
-            throw SafetyError(file: file, "missing \"\(key.stringValue)\"" + (key.stringValue == "concepts" ? " array" : ""))
+            throw SafetyError(
+                file: file, "missing \"\(key.stringValue)\"" + (key.stringValue == "concepts" ? " array" : ""))
         } catch let DecodingError.typeMismatch(_, context) {
             throw SafetyError(file: file, "\(context.codingPath.map(\.stringValue).joined(separator: ".")): wrong type")
         } catch {

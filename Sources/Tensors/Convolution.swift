@@ -9,14 +9,16 @@ public func conv2d(
     stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)
 ) throws -> Tensor {
     guard x.rank == 4, weight.rank == 4 else {
-        throw TensorError("conv2d", "input must be [N, C, H, W] and weight [O, C, kh, kw], got \(x.shape) and \(weight.shape)")
+        throw TensorError(
+            "conv2d", "input must be [N, C, H, W] and weight [O, C, kh, kw], got \(x.shape) and \(weight.shape)")
     }
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
     let (sh, sw) = stride
     let (ph, pw) = padding
     guard weight.shape[1] == c else {
-        throw TensorError("conv2d", "input \(x.shape) has \(c) channels but weight \(weight.shape) expects \(weight.shape[1])")
+        throw TensorError(
+            "conv2d", "input \(x.shape) has \(c) channels but weight \(weight.shape) expects \(weight.shape[1])")
     }
     guard sh > 0, sw > 0, ph >= 0, pw >= 0, kh > 0, kw > 0 else {
         throw TensorError("conv2d", "invalid stride \(stride) or padding \(padding) for weight \(weight.shape)")

@@ -119,7 +119,8 @@ public func geglu(_ x: Tensor) throws -> Tensor {
 /// ratio computed in Float as torch does.
 public func upsampleNearest(_ x: Tensor, height: Int, width: Int) throws -> Tensor {
     guard x.rank == 4, height > 0, width > 0 else {
-        throw TensorError("upsampleNearest", "input must be [N, C, H, W] and size positive, got \(x.shape) → \(height)×\(width)")
+        throw TensorError(
+            "upsampleNearest", "input must be [N, C, H, W] and size positive, got \(x.shape) → \(height)×\(width)")
     }
     let (h, w) = (x.shape[2], x.shape[3])
     if height == 2 * h && width == 2 * w { return try upsampleNearest2x(x) }

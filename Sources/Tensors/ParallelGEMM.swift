@@ -13,7 +13,8 @@ func splitSgemm(
     let threads = kernelThreadCount
     let work = m * n * k
     guard threads > 1, work >= 1 << 21 else {
-        sgemm(transA: false, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        sgemm(
+            transA: false, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         return
     }
     let (pa, pb, pc) = (UncheckedSendable(a), UncheckedSendable(b), SendablePointer(c))

@@ -40,7 +40,8 @@ public func concat(_ parts: [Tensor], axis: Int) throws -> Tensor {
     guard axis >= 0, axis < first.rank else {
         throw TensorError("concat", "axis \(axis) out of range for \(first.shape)")
     }
-    for p in parts where p.rank != first.rank
+    for p in parts
+    where p.rank != first.rank
         || zip(p.shape, first.shape).enumerated().contains(where: { $0.offset != axis && $0.element.0 != $0.element.1 })
     {
         throw TensorError("concat", "shapes \(parts.map(\.shape)) differ outside axis \(axis)")

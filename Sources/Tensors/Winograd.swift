@@ -10,7 +10,8 @@ public func conv2dWinograd3x3(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, 
 {
     guard x.rank == 4, weight.rank == 4, weight.shape[2] == 3, weight.shape[3] == 3, weight.shape[1] == x.shape[1]
     else {
-        throw TensorError("conv2dWinograd3x3", "input \(x.shape) and weight \(weight.shape) must be [N, C, H, W] and [O, C, 3, 3]")
+        throw TensorError(
+            "conv2dWinograd3x3", "input \(x.shape) and weight \(weight.shape) must be [N, C, H, W] and [O, C, 3, 3]")
     }
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let o = weight.shape[0]
@@ -54,9 +55,15 @@ public func conv2dWinograd3x3(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, 
                     } else {
                         for l in 0..<lanes {
                             let p = src + (oc0 + l) * 9
-                            g.0[l] = p[0]; g.1[l] = p[1]; g.2[l] = p[2]
-                            g.3[l] = p[3]; g.4[l] = p[4]; g.5[l] = p[5]
-                            g.6[l] = p[6]; g.7[l] = p[7]; g.8[l] = p[8]
+                            g.0[l] = p[0]
+                            g.1[l] = p[1]
+                            g.2[l] = p[2]
+                            g.3[l] = p[3]
+                            g.4[l] = p[4]
+                            g.5[l] = p[5]
+                            g.6[l] = p[6]
+                            g.7[l] = p[7]
+                            g.8[l] = p[8]
                         }
                     }
                     func put(_ k: Int, _ value: SIMD8<Float>) {
@@ -175,7 +182,10 @@ private func winogradInput(
                         let b = raw.loadUnaligned(fromByteOffset: offset + 8, as: SIMD16<Float>.self)
                         return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
                     }
-                    let d0 = columns(0), d1 = columns(1), d2 = columns(2), d3 = columns(3)
+                    let d0 = columns(0)
+                    let d1 = columns(1)
+                    let d2 = columns(2)
+                    let d3 = columns(3)
                     let lanes = min(8, chunk.tilesW - 8 * group)
                     // Bᵀ d (rows), then (·) B (columns), each row one 4-tuple of lanes.
                     func put(_ k: Int, _ value: SIMD8<Float>) {

@@ -237,7 +237,8 @@ public final class AuditRun {
             }
         }
         let hashes = weights.mapValues { $0.objectValue?["sha256"] ?? .null }
-        let text = (try? JSONValue.object(["parameters": .object(p), "weights": .object(hashes)]).text(pretty: false)) ?? ""
+        let text =
+            (try? JSONValue.object(["parameters": .object(p), "weights": .object(hashes)]).text(pretty: false)) ?? ""
         return Digest.sha256(text)
     }
 
@@ -246,7 +247,8 @@ public final class AuditRun {
         if url.pathExtension.lowercased() == "npy" {
             var vectors = try NPY.read(url: url)
             guard vectors.rank == 2 else {
-                throw VariationAuditError(file: url.path, "expected an [N, D] matrix of embeddings, got \(vectors.shape)")
+                throw VariationAuditError(
+                    file: url.path, "expected an [N, D] matrix of embeddings, got \(vectors.shape)")
             }
             l2NormalizeRows(&vectors)
             let index = BruteForceIndex(dimension: vectors.shape[1], metric: .innerProduct)
@@ -258,11 +260,13 @@ public final class AuditRun {
 
     /// Where the images of this run go: `images/<first 12 hex digits of the fingerprint>/`.
     public var imageDirectory: URL {
-        let base = configuration.images ?? {
-            let db = configuration.database
-            return db.deletingPathExtension().deletingLastPathComponent()
-                .appendingPathComponent(db.deletingPathExtension().lastPathComponent + "-images")
-        }()
+        let base =
+            configuration.images
+            ?? {
+                let db = configuration.database
+                return db.deletingPathExtension().deletingLastPathComponent()
+                    .appendingPathComponent(db.deletingPathExtension().lastPathComponent + "-images")
+            }()
         return base.appendingPathComponent(String(fingerprint.prefix(12)), isDirectory: true)
     }
 
@@ -293,8 +297,11 @@ public final class AuditRun {
                 let didWork = try audit(
                     input: file, position: position, progress: (n, mine.count), runID: runID, store: store,
                     eta: { stepFraction in
-                        guard let avg = secondsPerInput.isEmpty ? nil : secondsPerInput.reduce(0, +)
-                            / Double(secondsPerInput.count)
+                        guard
+                            let avg = secondsPerInput.isEmpty
+                                ? nil
+                                : secondsPerInput.reduce(0, +)
+                                    / Double(secondsPerInput.count)
                         else { return nil }
                         return avg * (Double(remaining) - stepFraction)
                     }, events: events)
@@ -334,7 +341,8 @@ public final class AuditRun {
         let record = RunRecord(
             fingerprint: fingerprint, model: folder.url.path,
             weights: try JSONValue.object(weights).text(pretty: false),
-            parameters: try JSONValue.object(parameters).text(pretty: false), toolVersion: VariationAuditVersion.current,
+            parameters: try JSONValue.object(parameters).text(pretty: false),
+            toolVersion: VariationAuditVersion.current,
             shardIndex: c.shard?.index, shardCount: c.shard?.count,
             detectors: try JSONValue.object(detectors).text(pretty: false), startedAt: Timestamp.now(),
             status: "running")
@@ -475,7 +483,8 @@ public final class AuditRun {
         var record = InputRecord(
             runID: runID, path: file.path, sha256: sha256, position: position, width: image.width,
             height: image.height, safetyFlagged: check.verdict?.flagged, specialCare: check.verdict?.specialCare,
-            memorizationScore: check.memorization?.score.map(Double.init), embedding: EmbeddingBlob.encode(check.embedding),
+            memorizationScore: check.memorization?.score.map(Double.init),
+            embedding: EmbeddingBlob.encode(check.embedding),
             seconds: Date().timeIntervalSince(t0))
         let flags = check.flags.filter { $0 != .reproducesInput }
         record.id = try store.saveInput(

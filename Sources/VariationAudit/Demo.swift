@@ -46,7 +46,8 @@ public struct Demo {
     /// `$XDG_CACHE_HOME/varaudit/demo`, else `~/.cache/varaudit/demo`.
     public static var defaultCache: URL {
         let env = ProcessInfo.processInfo.environment
-        let base = env["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
+        let base =
+            env["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
         return base.appendingPathComponent("varaudit/demo", isDirectory: true)
     }
@@ -185,8 +186,10 @@ public struct Demo {
         let positive = rows.prefix(examples.count).map(cos).min() ?? 1
         let negative = rows.dropFirst(examples.count).map(cos).max() ?? 0
         let threshold = positive > negative ? (positive + negative) / 2 : positive
-        log(String(format: "demo: concept 'hazard stripes': examples ≥ %.3f, random scenes ≤ %.3f → threshold %.3f",
-                   positive, negative, threshold))
+        log(
+            String(
+                format: "demo: concept 'hazard stripes': examples ≥ %.3f, random scenes ≤ %.3f → threshold %.3f",
+                positive, negative, threshold))
         var special = (0..<d).map { _ in Float(g.unit() - 0.5) }
         special = l2Normalized(special)
         let set = ConceptSet(
@@ -213,8 +216,10 @@ public struct Demo {
         for (name, transform) in Self.plantedInputs {
             let source = try RGBImage.load(contentsOf: inputs.appendingPathComponent("\(name).png"))
             rows.append(
-                (try transform.apply(source), "a copy of the input \(name) (\(transform.rawValue))",
-                 .object(["input": .string(name), "how": .string("copy of the input, \(transform.rawValue)")])))
+                (
+                    try transform.apply(source), "a copy of the input \(name) (\(transform.rawValue))",
+                    .object(["input": .string(name), "how": .string("copy of the input, \(transform.rawValue)")])
+                ))
         }
         let pipeline = try folder.loadPipeline()
         var settings = ImageVariationPipeline.Configuration()
@@ -226,11 +231,14 @@ public struct Demo {
             let source = try RGBImage.load(contentsOf: inputs.appendingPathComponent("\(name).png"))
             let output = try pipeline.generate(source, configuration: settings)
             rows.append(
-                (try transform.apply(output.images[k]), "a copy of variation \(k) of \(name) (\(transform.rawValue))",
-                 .object([
-                    "input": .string(name), "k": .int(Int(k)),
-                    "how": .string("copy of variation \(k), \(transform.rawValue)"),
-                 ])))
+                (
+                    try transform.apply(output.images[k]),
+                    "a copy of variation \(k) of \(name) (\(transform.rawValue))",
+                    .object([
+                        "input": .string(name), "k": .int(Int(k)),
+                        "how": .string("copy of variation \(k), \(transform.rawValue)"),
+                    ])
+                ))
         }
         // Spread the planted rows among the others, deterministically.
         var order = Array(rows.indices)
@@ -266,4 +274,3 @@ public struct Demo {
         log("demo: training index of \(rows.count) embeddings (\(info.factory)) with 6 planted copies")
     }
 }
-

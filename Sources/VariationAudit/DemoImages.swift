@@ -58,7 +58,10 @@ enum DemoImages {
                     c = mix((0.0, 0.2, 0.5), (0.2, 0.6, 0.85), wave * (1 - v) + v * 0.3)
                 case "sunset":
                     let sun = (u - 0.5) * (u - 0.5) + (v - 0.62) * (v - 0.62) < 0.02
-                    c = sun ? (1, 0.85, 0.3) : (v > 0.65 ? (0.2, 0.1, 0.25) : mix((0.45, 0.2, 0.55), (1, 0.55, 0.2), v / 0.65))
+                    c =
+                        sun
+                        ? (1, 0.85, 0.3)
+                        : (v > 0.65 ? (0.2, 0.1, 0.25) : mix((0.45, 0.2, 0.55), (1, 0.55, 0.2), v / 0.65))
                 case "warning-sign", "warning-tape":
                     c = hazard(sign: name == "warning-sign", u: u, v: v, light: (0.98, 0.82, 0.05), shift: 0)
                 default:
@@ -85,7 +88,9 @@ enum DemoImages {
             for x in 0..<size {
                 let u = Double(x) / Double(size)
                 let v = Double(y) / Double(size)
-                var c: Color = (top.r + (bottom.r - top.r) * v, top.g + (bottom.g - top.g) * v, top.b + (bottom.b - top.b) * v)
+                var c: Color = (
+                    top.r + (bottom.r - top.r) * v, top.g + (bottom.g - top.g) * v, top.b + (bottom.b - top.b) * v
+                )
                 if stripes > 0, Int(u * Double(stripes) * 2) % 2 == 0 { c = stripeColor }
                 for s in shapes {
                     let inside: Bool
@@ -124,7 +129,8 @@ enum DemoImages {
         var pixels = [UInt8](repeating: 0, count: size * size * 3)
         for y in 0..<size {
             for x in 0..<size {
-                let c = hazard(sign: sign, u: Double(x) / Double(size), v: Double(y) / Double(size), light: light, shift: shift)
+                let c = hazard(
+                    sign: sign, u: Double(x) / Double(size), v: Double(y) / Double(size), light: light, shift: shift)
                 let i = (y * size + x) * 3
                 pixels[i] = UInt8((c.r * 255).rounded())
                 pixels[i + 1] = UInt8((c.g * 255).rounded())

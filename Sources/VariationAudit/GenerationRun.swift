@@ -148,7 +148,8 @@ public struct GenerationRun {
         events(.loaded(seconds: Date().timeIntervalSince(loadStart)))
         for (position, (file, stem)) in zip(c.inputs, stems).enumerated() {
             let names = (0..<settings.variations).map { "\(stem)-\($0).png" }
-            let done = manifest.inputs.contains { $0.input == file.path }
+            let done =
+                manifest.inputs.contains { $0.input == file.path }
                 && names.allSatisfy {
                     FileManager.default.fileExists(atPath: c.output.appendingPathComponent($0).path)
                 }
@@ -179,7 +180,9 @@ public struct GenerationRun {
                 }
                 let url = c.output.appendingPathComponent(names[k])
                 let json = try text.json()
-                try AtomicFile.write(to: url) { try generated.write(to: $0, format: .png, text: [("parameters", json)]) }
+                try AtomicFile.write(to: url) {
+                    try generated.write(to: $0, format: .png, text: [("parameters", json)])
+                }
                 outputs.append(url)
             }
             manifest.inputs.removeAll { $0.input == file.path }

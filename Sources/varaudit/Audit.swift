@@ -1,6 +1,6 @@
-import Checkpoints
 import ArgumentParser
 import AuditStore
+import Checkpoints
 import Diffusion
 import Foundation
 import Reports
@@ -93,7 +93,8 @@ extension VarAudit {
             if input.isEmpty { throw InputOptions.missing }
             if neighbors < 1 { throw ValidationError("--neighbors must be at least 1, got \(neighbors)") }
             for (name, t) in [
-                ("--memorization-threshold", memorizationThreshold), ("--reproduction-threshold", reproductionThreshold),
+                ("--memorization-threshold", memorizationThreshold),
+                ("--reproduction-threshold", reproductionThreshold),
             ] where !t.isFinite {
                 throw ValidationError("\(name) must be a number, got \(t)")
             }
@@ -104,7 +105,8 @@ extension VarAudit {
         func run() throws {
             let files = try input.urls()
 
-            let environmentShard = try Shard.fromEnvironment(ProcessInfo.processInfo.environment, shardCount: shardCount)
+            let environmentShard = try Shard.fromEnvironment(
+                ProcessInfo.processInfo.environment, shardCount: shardCount)
             let chosenShard = try shard.map { try Shard(parsing: $0) } ?? environmentShard
             let baseDB = URL(fileURLWithPath: db ?? "audit.sqlite")
             var database = baseDB
@@ -118,10 +120,12 @@ extension VarAudit {
             c.memorizationThreshold = memorizationThreshold
             c.reproductionThreshold = reproductionThreshold
             c.neighbors = neighbors
-            c.images = (images.map { URL(fileURLWithPath: $0) }) ?? {
-                let stem = baseDB.deletingPathExtension()
-                return stem.deletingLastPathComponent().appendingPathComponent(stem.lastPathComponent + "-images")
-            }()
+            c.images =
+                (images.map { URL(fileURLWithPath: $0) })
+                ?? {
+                    let stem = baseDB.deletingPathExtension()
+                    return stem.deletingLastPathComponent().appendingPathComponent(stem.lastPathComponent + "-images")
+                }()
             c.newRun = newRun
             c.shard = chosenShard
             c.maxPixels = maxPixels
@@ -172,7 +176,6 @@ extension VarAudit {
         }
     }
 }
-
 
 /// Progress of an audit on stderr: inputs, variations, denoising steps and the estimated time left.
 final class AuditProgress {

@@ -47,13 +47,18 @@ extension VarAudit {
         @Option(help: "Threads for BLAS and our kernels (default: all cores).")
         var threads: Int?
 
-        @Flag(help: "Print JSON: {\"component\", \"seconds\", \"runs\", \"batch\", \"size\", \"threads\", \"peak_rss_mb\"}.")
+        @Flag(
+            help:
+                "Print JSON: {\"component\", \"seconds\", \"runs\", \"batch\", \"size\", \"threads\", \"peak_rss_mb\"}."
+        )
         var json = false
 
         func validate() throws {
             if runs < 1 { throw ValidationError("--runs must be at least 1") }
             if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
-            if size < 8 || size % 8 != 0 { throw ValidationError("--size must be a positive multiple of 8, got \(size)") }
+            if size < 8 || size % 8 != 0 {
+                throw ValidationError("--size must be a positive multiple of 8, got \(size)")
+            }
             if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         }
 
@@ -81,9 +86,11 @@ extension VarAudit {
                     "rss_anon_mb": procStatusMegabytes("RssAnon"), "rss_file_mb": procStatusMegabytes("RssFile"),
                 ])
             } else {
-                print(String(format: "%@ (%@, batch %d): %.4f s per call (min of %d; peak RSS %.0f MB, of which now "
-                             + "%.0f MB allocated and %.0f MB mapped from files)", component.rawValue, preset.rawValue,
-                             b, best, runs, rss, procStatusMegabytes("RssAnon"), procStatusMegabytes("RssFile")))
+                print(
+                    String(
+                        format: "%@ (%@, batch %d): %.4f s per call (min of %d; peak RSS %.0f MB, of which now "
+                            + "%.0f MB allocated and %.0f MB mapped from files)", component.rawValue, preset.rawValue,
+                        b, best, runs, rss, procStatusMegabytes("RssAnon"), procStatusMegabytes("RssFile")))
             }
         }
 

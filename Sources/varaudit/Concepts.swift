@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
-import Tensors
 import Imaging
 import Safety
+import Tensors
 import VariationAudit
 
 extension VarAudit {
@@ -229,10 +229,11 @@ extension VarAudit.Concepts {
         @Option(help: "concept or special.")
         var kind: ConceptKind = .concept
 
-        @Option(help: """
-            A pipeline folder, a folder holding safety_checker/, or a safety_checker folder (default: the checker \
-            the set's provenance names).
-            """)
+        @Option(
+            help: """
+                A pipeline folder, a folder holding safety_checker/, or a safety_checker folder (default: the checker \
+                the set's provenance names).
+                """)
         var checker: String?
 
         @Flag(help: "Add the concept disabled.")
@@ -291,10 +292,11 @@ extension VarAudit.Concepts {
         @Option(help: "The concept-set file.")
         var set: String
 
-        @Option(help: """
-            A pipeline folder, a folder holding safety_checker/, or a safety_checker folder (default: the checker \
-            the set's provenance names).
-            """)
+        @Option(
+            help: """
+                A pipeline folder, a folder holding safety_checker/, or a safety_checker folder (default: the checker \
+                the set's provenance names).
+                """)
         var checker: String?
 
         @Option(help: "Folder of images that should be flagged (subfolders named after concepts label them).")

@@ -33,7 +33,9 @@ extension VarAudit {
         var steps = 20
 
         func validate() throws {
-            if variations < 3 { throw ValidationError("--variations must be at least 3 (the demo plants a copy of #2)") }
+            if variations < 3 {
+                throw ValidationError("--variations must be at least 3 (the demo plants a copy of #2)")
+            }
             if steps < 1 { throw ValidationError("--steps must be at least 1") }
         }
 
@@ -46,19 +48,25 @@ extension VarAudit {
             let outcome = try Demo(c).run(
                 report: { store, run, dir in try AuditReport().write(store: store, run: run, to: dir) },
                 log: { progress($0) }, events: { reporter.show($0) })
-            print(Audit.describe(outcome.summary, database: outcome.database, images: outcome.database
-                .deletingLastPathComponent().appendingPathComponent("images")))
+            print(
+                Audit.describe(
+                    outcome.summary, database: outcome.database,
+                    images: outcome.database
+                        .deletingLastPathComponent().appendingPathComponent("images")))
             print("positive controls (planted on purpose):")
             for detector in ["memorization", "safety"] {
                 for subject in [true, false] {
-                    let mine = outcome.controls.filter { $0.control.detector == detector && ($0.control.k == nil) == subject }
+                    let mine = outcome.controls.filter {
+                        $0.control.detector == detector && ($0.control.k == nil) == subject
+                    }
                     if mine.isEmpty { continue }
                     let found = mine.filter(\.found).count
                     print("  \(detector): found \(found) of \(mine.count) planted \(subject ? "inputs" : "variations")")
                 }
             }
             print(String(format: "done in %.1f s. Report: %@", outcome.seconds, outcome.report.path))
-            print("""
+            print(
+                """
 
                 The demo's weights are random, so its images are noise and its scores mean nothing beyond the demo.
                 To audit the real model, download lambdalabs/sd-image-variations-diffusers (a diffusers folder) and run

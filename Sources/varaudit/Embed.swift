@@ -61,7 +61,8 @@ extension VarAudit {
                 let pixels = try concat(
                     chunk.map { path in
                         let image = try RGBImage.load(contentsOf: URL(fileURLWithPath: path), maxPixels: maxPixels)
-                        let x = preprocess == .seed
+                        let x =
+                            preprocess == .seed
                             ? try Preprocess.seed(image, size: size)
                             : try Preprocess.clip(image, settings: settings)
                         guard x.shape == [3, size, size] else {

@@ -93,7 +93,8 @@ extension VarAudit.IndexCommand {
             try index.write(to: tempIndex)
             try AtomicFile.commit(tempIndex, to: target)
             try AtomicFile.commit(tempSidecar, to: sidecar)
-            var line = "wrote \(out): \(info.factory), \(info.count) × \(info.dimension), metric \(info.metric.rawValue)"
+            var line =
+                "wrote \(out): \(info.factory), \(info.count) × \(info.dimension), metric \(info.metric.rawValue)"
             if let p = info.searchParameter, let v = info.searchParameterValue, let r = info.tunedRecall {
                 line += String(format: ", %@ %d (recall@10 %.4f on stored rows)", p, v, r)
             }
@@ -221,12 +222,16 @@ extension VarAudit.IndexCommand {
                 try printJSON(report)
                 return
             }
-            print("\(url.path): \(faiss.typeName), \(faiss.count) × \(faiss.dimension), metric \(faiss.metric.rawValue), \(size) bytes")
+            print(
+                "\(url.path): \(faiss.typeName), \(faiss.count) × \(faiss.dimension), metric \(faiss.metric.rawValue), \(size) bytes"
+            )
             if let nlist = faiss.nlist { print("  IVF: nlist \(nlist), nprobe \(faiss.nprobe ?? 0)") }
             if let ef = faiss.efSearch { print("  HNSW: efSearch \(ef)") }
             if let build {
                 print("  built with \(build.factory) (\(build.factoryReason))\(build.normalized ? ", normalized" : "")")
-                print("  \(build.shards.count) shard(s); trained on \(build.trainingRows) rows; \(String(format: "%.1f", build.buildSeconds)) s; faiss \(build.faissVersion)")
+                print(
+                    "  \(build.shards.count) shard(s); trained on \(build.trainingRows) rows; \(String(format: "%.1f", build.buildSeconds)) s; faiss \(build.faissVersion)"
+                )
                 if let r = build.tunedRecall, let p = build.searchParameter, let v = build.searchParameterValue {
                     print(String(format: "  tuned %@ = %d: recall@10 %.4f on stored rows", p, v, r))
                 }
@@ -298,7 +303,9 @@ extension VarAudit.IndexCommand {
                 source = ReconstructedVectors(faiss)
                 groundTruth = "reconstructed"
             }
-            progress("recall: \(min(sample, faiss.count)) queries, exact search over \(faiss.count) vectors (\(groundTruth))")
+            progress(
+                "recall: \(min(sample, faiss.count)) queries, exact search over \(faiss.count) vectors (\(groundTruth))"
+            )
             let report = try measureRecall(
                 index: faiss, source: source, groundTruth: groundTruth, sample: sample, k: k, normalize: normalize,
                 seed: seed)
@@ -329,7 +336,8 @@ private func applyParameter(_ index: FaissIndex, _ name: String, _ value: Int) t
         try index.setParameter(name, Double(value))
         if name == "nprobe" { try? index.setParameter("quantizer_efSearch", Double(max(64, 2 * value))) }
     } catch {
-        throw ValidationError("--\(name == "nprobe" ? "nprobe" : "ef-search") does not apply to \(index.typeName): \(error)")
+        throw ValidationError(
+            "--\(name == "nprobe" ? "nprobe" : "ef-search") does not apply to \(index.typeName): \(error)")
     }
 }
 
@@ -367,10 +375,14 @@ extension VarAudit.Bench {
             var setting = ""
             if let p = r.searchParameter, let v = r.searchParameterValue { setting = ", \(p) \(v)" }
             print("index \(r.vectors) × \(r.dimension): \(r.factory)\(setting)")
-            print(String(format: "  build %.1f s, index %.1f MB, peak RSS %.0f MB", r.buildSeconds,
-                         Double(r.indexBytes) / 1_048_576, Double(r.peakResidentBytes) / 1_048_576))
-            print(String(format: "  query (k = 10): %.3f ms median, %.3f ms p95 single; %.3f ms batched", r.msPerQueryMedian,
-                         r.msPerQueryP95, r.msPerQueryBatched))
+            print(
+                String(
+                    format: "  build %.1f s, index %.1f MB, peak RSS %.0f MB", r.buildSeconds,
+                    Double(r.indexBytes) / 1_048_576, Double(r.peakResidentBytes) / 1_048_576))
+            print(
+                String(
+                    format: "  query (k = 10): %.3f ms median, %.3f ms p95 single; %.3f ms batched", r.msPerQueryMedian,
+                    r.msPerQueryP95, r.msPerQueryBatched))
             print(String(format: "  recall@10 %.4f on %d fresh queries (%d threads)", r.recall, r.queries, r.threads))
         }
     }

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Diffusion
+import Foundation
 import Imaging
 
 /// The input pictures of every command that reads images: `--input FILE` (repeatable) and `--inputs DIR`
@@ -19,7 +19,9 @@ struct InputOptions: ParsableArguments {
     func urls(legacyFiles: [String] = [], legacyDirectories: [String] = []) throws -> [URL] {
         var out: [URL] = []
         for path in files + legacyFiles {
-            guard FileManager.default.fileExists(atPath: path) else { throw RuntimeError("\(path): no such input file") }
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw RuntimeError("\(path): no such input file")
+            }
             out.append(URL(fileURLWithPath: path))
         }
         for dir in directories + legacyDirectories {
@@ -68,7 +70,8 @@ struct GenerationOptions: ParsableArguments {
     @Option(help: "Seed of the generator (each input starts from it).")
     var seed: UInt64 = 0
 
-    @Option(help: "Scheduler: \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: the model's).")
+    @Option(
+        help: "Scheduler: \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", ")) (default: the model's).")
     var scheduler: SchedulerKind?
 
     @Option(help: "DDIM eta (other schedulers ignore it).")

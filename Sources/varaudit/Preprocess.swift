@@ -42,9 +42,10 @@ extension VarAudit {
         }
 
         func run() throws {
-            let settings = try preprocessorConfig.map {
-                CLIPProcessorSettings(try CLIPPreprocessorConfig.load(url: URL(fileURLWithPath: $0)))
-            } ?? CLIPProcessorSettings()
+            let settings =
+                try preprocessorConfig.map {
+                    CLIPProcessorSettings(try CLIPPreprocessorConfig.load(url: URL(fileURLWithPath: $0)))
+                } ?? CLIPProcessorSettings()
             var batch: [Tensor] = []
             for (i, path) in images.enumerated() {
                 let image = try RGBImage.load(contentsOf: URL(fileURLWithPath: path), maxPixels: maxPixels)

@@ -1,6 +1,6 @@
-import Checkpoints
 import ArgumentParser
 import AuditStore
+import Checkpoints
 import Foundation
 import VariationAudit
 
@@ -115,7 +115,8 @@ extension VarAudit {
                 let neighbor: String = r.neighbors.first.map { "#\($0.rowID)" } ?? "–"
                 let cells: [String] = [
                     pad("\(r.run)", 4), pad(name, 30), pad("\(r.variation.k)", 2),
-                    pad(f(r.variation.memorizationScore), 12), pad(neighbor, 10), pad(f(r.variation.inputSimilarity), 8),
+                    pad(f(r.variation.memorizationScore), 12), pad(neighbor, 10),
+                    pad(f(r.variation.inputSimilarity), 8),
                     pad(concept, 18), r.flags.joined(separator: ","),
                 ]
                 lines.append(cells.joined(separator: " "))
@@ -213,7 +214,8 @@ extension VarAudit {
                 total.inputs += r.inputs
                 total.variations += r.variations
                 total.errors += r.errors
-                progress("merged \(source.url.path): \(r.inputs) inputs, \(r.variations) variations, \(r.errors) errors")
+                progress(
+                    "merged \(source.url.path): \(r.inputs) inputs, \(r.variations) variations, \(r.errors) errors")
             }
             for s in try target.summaries() {
                 print(
@@ -225,10 +227,10 @@ extension VarAudit {
         func parameterDifferences(_ a: RunRecord, _ b: RunRecord) -> String {
             let pa = JSONValue.parse(a.parameters)?.objectValue ?? [:]
             let pb = JSONValue.parse(b.parameters)?.objectValue ?? [:]
+            func show(_ v: JSONValue?) -> String { (try? (v ?? .null).text(pretty: false)) ?? "?" }
             var out: [String] = []
             for key in Set(pa.keys).union(pb.keys).sorted() where key != "model" && pa[key] != pb[key] {
-                out.append("\(key): \((try? (pa[key] ?? .null).text(pretty: false)) ?? "?") vs "
-                    + "\((try? (pb[key] ?? .null).text(pretty: false)) ?? "?")")
+                out.append("\(key): \(show(pa[key])) vs \(show(pb[key]))")
             }
             if a.weights != b.weights && out.isEmpty { out.append("weights differ") }
             return out.isEmpty ? "weights or file identities differ" : out.joined(separator: "; ")

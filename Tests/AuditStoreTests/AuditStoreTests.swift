@@ -43,11 +43,16 @@ struct AuditStoreTests {
             scores: [], neighbors: [], flags: [.memorized])
         let first = try store.saveVariation(
             variation(runID, input, 0, memorization: 0.5), scores: [score("c", -0.1)],
-            neighbors: [NeighborRecord(inputID: 0, variationID: nil, rank: 0, rowID: 7, cosine: 0.5,
-                                       metadata: #"{"caption": "<b>x</b>", "id": 99}"#, duplicateGroup: 0)],
+            neighbors: [
+                NeighborRecord(
+                    inputID: 0, variationID: nil, rank: 0, rowID: 7, cosine: 0.5,
+                    metadata: #"{"caption": "<b>x</b>", "id": 99}"#, duplicateGroup: 0)
+            ],
             flags: [])
         #expect(first != nil)
-        #expect(try store.saveVariation(variation(runID, input, 0, memorization: 0.9), scores: [], neighbors: [], flags: []) == nil)
+        #expect(
+            try store.saveVariation(variation(runID, input, 0, memorization: 0.9), scores: [], neighbors: [], flags: [])
+                == nil)
         try store.saveVariation(
             variation(runID, input, 1, memorization: 0.97), scores: [score("c", 0.2)], neighbors: [],
             flags: [.memorized, .unsafe])
@@ -83,8 +88,9 @@ struct AuditStoreTests {
                 runID: runID, path: "/in/a.png", sha256: "x", position: 0, width: 8, height: 8, safetyFlagged: nil,
                 specialCare: nil, memorizationScore: nil, embedding: nil, seconds: 0),
             scores: [], neighbors: [], flags: [])
-        try source.saveVariation(variation(runID, input, 0, memorization: nil), scores: [score("c", 0.1)],
-                                 neighbors: [], flags: [.unsafe])
+        try source.saveVariation(
+            variation(runID, input, 0, memorization: nil), scores: [score("c", 0.1)],
+            neighbors: [], flags: [.unsafe])
         try source.recordError(run: runID, input: "/in/bad.png", stage: "read", message: "m", at: "t")
         let target = try AuditStore(url: dir.appendingPathComponent("merged.sqlite"))
         let first = try target.merge(from: source)

@@ -47,12 +47,14 @@ struct AuditSafetyTests {
         let images = rows.compactMap { $0["image"] as? String }
         let safety = try Fixtures.runTool(["safety", "--checker", model.path, "--json"] + images)
         #expect(safety.status == 0, "\(safety.stderr)")
-        let verdicts = try #require(try JSONSerialization.jsonObject(with: Data(safety.stdout.utf8)) as? [[String: Any]])
+        let verdicts = try #require(
+            try JSONSerialization.jsonObject(with: Data(safety.stdout.utf8)) as? [[String: Any]])
         for (row, verdict) in zip(rows, verdicts) {
             let stored = try #require(row["safety"] as? [String: Any])
             #expect(stored["flagged"] as? Bool == verdict["flagged"] as? Bool)
             let storedConcepts = try #require(stored["concepts"] as? [[String: Any]])
-            let expected = (verdict["concepts"] as? [[String: Any]] ?? []) + (verdict["special"] as? [[String: Any]] ?? [])
+            let expected =
+                (verdict["concepts"] as? [[String: Any]] ?? []) + (verdict["special"] as? [[String: Any]] ?? [])
             #expect(storedConcepts.count == expected.count)
             for (s, e) in zip(storedConcepts, expected) {
                 #expect(s["name"] as? String == e["name"] as? String)
@@ -64,7 +66,11 @@ struct AuditSafetyTests {
             #expect(flags.contains("unsafe") == (verdict["flagged"] as? Bool == true))
         }
         // Sorted by safety: the highest concept score first.
-        let tops = rows.map { (($0["safety"] as? [String: Any])?["concepts"] as? [[String: Any]] ?? []).compactMap { $0["score"] as? Double }.max() ?? -9 }
+        let tops = rows.map {
+            (($0["safety"] as? [String: Any])?["concepts"] as? [[String: Any]] ?? []).compactMap {
+                $0["score"] as? Double
+            }.max() ?? -9
+        }
         #expect(tops == tops.sorted(by: >))
         return rows
     }

@@ -15,8 +15,10 @@ struct AuditTests {
     /// `audit` on the three photographs with tiny-a.
     static func audit(_ db: URL, _ extra: [String] = [], steps: Int = 4, variations: Int = 2) throws -> ToolRun {
         try Fixtures.runTool(
-            ["audit", "--model", model, "--inputs", Fixtures.url("photos").path, "--variations", "\(variations)",
-             "--steps", "\(steps)", "--seed", "42", "--db", db.path] + extra)
+            [
+                "audit", "--model", model, "--inputs", Fixtures.url("photos").path, "--variations", "\(variations)",
+                "--steps", "\(steps)", "--seed", "42", "--db", db.path,
+            ] + extra)
     }
 
     static func query(_ db: URL, _ extra: [String] = []) throws -> [[String: Any]] {
@@ -172,8 +174,10 @@ struct AuditTests {
         #expect(try Self.query(s0).count == 4)  // positions 0 and 2 of 3
         // The second shard comes from a SLURM job array's environment; the database gets the shard's name.
         let slurm = try Fixtures.runTool(
-            ["audit", "--model", Self.model, "--inputs", Fixtures.url("photos").path, "--variations", "2", "--steps",
-             "4", "--seed", "42", "--db", dir.appendingPathComponent("arr.sqlite").path] + images,
+            [
+                "audit", "--model", Self.model, "--inputs", Fixtures.url("photos").path, "--variations", "2", "--steps",
+                "4", "--seed", "42", "--db", dir.appendingPathComponent("arr.sqlite").path,
+            ] + images,
             environment: ["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "2"])
         #expect(slurm.status == 0, "\(slurm.stderr)")
         try FileManager.default.moveItem(at: dir.appendingPathComponent("arr.shard-1-of-2.sqlite"), to: s1)
@@ -213,8 +217,10 @@ struct AuditTests {
         try Data("<html>not a picture</html>".utf8).write(to: inputs.appendingPathComponent("bogus.png"))
         let db = dir.appendingPathComponent("audit.sqlite")
         let run = try Fixtures.runTool(
-            ["audit", "--model", Self.model, "--inputs", inputs.path, "--variations", "1", "--steps", "2", "--db",
-             db.path, "--json"])
+            [
+                "audit", "--model", Self.model, "--inputs", inputs.path, "--variations", "1", "--steps", "2", "--db",
+                db.path, "--json",
+            ])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stderr.contains("bogus.png"))
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
@@ -226,9 +232,13 @@ struct AuditTests {
         #expect(errors.first?.input.hasSuffix("bogus.png") == true)
         #expect(errors.first?.stage == "read")
         // A rerun retries the bad input and records its error once.
-        #expect(try Fixtures.runTool(
-            ["audit", "--model", Self.model, "--inputs", inputs.path, "--variations", "1", "--steps", "2", "--db",
-             db.path]).status == 0)
+        #expect(
+            try Fixtures.runTool(
+                [
+                    "audit", "--model", Self.model, "--inputs", inputs.path, "--variations", "1", "--steps", "2",
+                    "--db",
+                    db.path,
+                ]).status == 0)
         #expect(try store.errors(run: 1).count == 1)
     }
 
@@ -238,14 +248,17 @@ struct AuditTests {
         let first = dir.appendingPathComponent("first.sqlite")
         #expect(try Self.audit(first).status == 0)
         let rows = try Self.query(first)
-        let copied = try #require(rows.first { ($0["input"] as? String)?.hasSuffix("coffee.png") == true && $0["variation"] as? Int == 1 })
+        let copied = try #require(
+            rows.first { ($0["input"] as? String)?.hasSuffix("coffee.png") == true && $0["variation"] as? Int == 1 })
         let copiedImage = try #require(copied["image"] as? String)
 
         // The memorization embeddings of that variation and of the rocket input, as `embed` computes them.
         let planted = dir.appendingPathComponent("planted.npy")
         let embed = try Fixtures.runTool(
-            ["embed", "--encoder", Self.model, "--preprocess", "clip", "--normalize", "--image", copiedImage,
-             "--image", Self.photos[2], "--out", planted.path])
+            [
+                "embed", "--encoder", Self.model, "--preprocess", "clip", "--normalize", "--image", copiedImage,
+                "--image", Self.photos[2], "--out", planted.path,
+            ])
         #expect(embed.status == 0, "\(embed.stderr)")
         let vectors = try NPY.read(url: planted)
         let d = vectors.shape[1]
@@ -271,8 +284,11 @@ struct AuditTests {
         ).write(to: meta)
         let index = dir.appendingPathComponent("train.index")
         let build = try Fixtures.runTool(
-            ["index", "build", "--embeddings", train.path, "--metadata", meta.path, "--factory", "Flat", "--normalize",
-             "--out", index.path])
+            [
+                "index", "build", "--embeddings", train.path, "--metadata", meta.path, "--factory", "Flat",
+                "--normalize",
+                "--out", index.path,
+            ])
         #expect(build.status == 0, "\(build.stderr)")
 
         // The tiny model's random 24-dimensional embeddings of all variations lie in a narrow cone (pairwise
@@ -298,8 +314,9 @@ struct AuditTests {
         #expect((m["neighbors"] as? [Any])?.count == 10)
         #expect((hit["flags"] as? [String]) == ["memorized"])
         // Every other variation stays under the threshold; sorting by memorization puts the copy first.
-        #expect(try Self.query(second, ["--sort", "memorization", "--limit", "1"]).first?["image"] as? String
-            == hit["image"] as? String)
+        #expect(
+            try Self.query(second, ["--sort", "memorization", "--limit", "1"]).first?["image"] as? String
+                == hit["image"] as? String)
         #expect(try Self.query(second, ["--min-memorization", "0.99999"]).count == 1)
 
         // The rocket input itself is in the training set.

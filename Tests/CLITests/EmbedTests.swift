@@ -37,8 +37,11 @@ struct EmbedTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let pipeline = dir.appendingPathComponent("pipe")
         try FileManager.default.createDirectory(at: pipeline, withIntermediateDirectories: true)
-        try Data(#"{"_class_name": "StableDiffusionImageVariationPipeline", "image_encoder": ["transformers", "CLIPVisionModelWithProjection"]}"#.utf8)
-            .write(to: pipeline.appendingPathComponent("model_index.json"))
+        try Data(
+            #"{"_class_name": "StableDiffusionImageVariationPipeline", "image_encoder": ["transformers", "CLIPVisionModelWithProjection"]}"#
+                .utf8
+        )
+        .write(to: pipeline.appendingPathComponent("model_index.json"))
         try FileManager.default.createSymbolicLink(
             at: pipeline.appendingPathComponent("image_encoder"), withDestinationURL: Fixtures.url("clip/tiny-b"))
         let out = dir.appendingPathComponent("e.npy").path

@@ -25,7 +25,8 @@ struct GenerateSafetyTests {
         try fm.copyItem(
             at: Fixtures.url("safety/checker/safety_checker/config.json"),
             to: checker.appendingPathComponent("config.json"))
-        var tensors = try SafeTensorsFile(url: Fixtures.url("safety/checker/safety_checker/model.safetensors")).loadAll()
+        var tensors = try SafeTensorsFile(url: Fixtures.url("safety/checker/safety_checker/model.safetensors"))
+            .loadAll()
         for key in ["concept_embeds_weights", "special_care_embeds_weights"] {
             let n = tensors[key]?.count ?? 0
             tensors[key] = Tensor(repeating: key.hasPrefix("special") ? 2 : threshold, shape: [n])
@@ -44,15 +45,17 @@ struct GenerateSafetyTests {
     }
 
     func run(_ model: URL, out: URL, extra: [String] = []) throws -> ToolRun {
-        try Fixtures.runTool([
-            "generate", "--model", model.path, "--input", Fixtures.url("photos/coffee.png").path,
-            "--variations", "2", "--steps", "4", "--seed", "42", "--out", out.path,
-        ] + extra)
+        try Fixtures.runTool(
+            [
+                "generate", "--model", model.path, "--input", Fixtures.url("photos/coffee.png").path,
+                "--variations", "2", "--steps", "4", "--seed", "42", "--out", out.path,
+            ] + extra)
     }
 
     func manifestSafety(_ out: URL) throws -> [[String: Any]] {
-        let manifest = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: out.appendingPathComponent("manifest.json"))) as? [String: Any]
+        let manifest =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: out.appendingPathComponent("manifest.json"))) as? [String: Any]
         let inputs = manifest?["inputs"] as? [[String: Any]] ?? []
         return inputs.first?["safety"] as? [[String: Any]] ?? []
     }

@@ -28,13 +28,15 @@ struct GenerateTests {
                 let worst = zip(ours.pixels, ref.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 255
                 #expect(worst <= 2, "\(stem)-\(k)")
                 let text = try readPNGText(dir.appendingPathComponent("\(stem)-\(k).png"))
-                let params = try JSONSerialization.jsonObject(with: Data((text["parameters"] ?? "").utf8)) as? [String: Any]
+                let params =
+                    try JSONSerialization.jsonObject(with: Data((text["parameters"] ?? "").utf8)) as? [String: Any]
                 #expect(params?["seed"] as? Int == 42)
                 #expect(params?["variation"] as? Int == k)
             }
         }
-        let manifest = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: dir.appendingPathComponent("manifest.json"))) as? [String: Any]
+        let manifest =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: dir.appendingPathComponent("manifest.json"))) as? [String: Any]
         let inputs = manifest?["inputs"] as? [[String: Any]] ?? []
         #expect(inputs.count == 2)
         #expect((manifest?["parameters"] as? [String: Any])?["scheduler"] as? String == "euler-a")

@@ -18,8 +18,10 @@ struct IndexCLITests {
         try NPY.write(a, to: pa)
         try NPY.write(b, to: pb, dtype: .float16)
         let meta = dir.appendingPathComponent("meta.jsonl")
-        try Data((0..<1000).map { #"{"path": "train/\#($0).jpg", "caption": "row \#($0)"}"# }.joined(separator: "\n").utf8)
-            .write(to: meta)
+        try Data(
+            (0..<1000).map { #"{"path": "train/\#($0).jpg", "caption": "row \#($0)"}"# }.joined(separator: "\n").utf8
+        )
+        .write(to: meta)
         let stored = Array(all[..<(600 * 16)]) + all[(600 * 16)...].map { Float(Float16($0)) }
         return ([pa.path, pb.path], meta.path, stored)
     }
@@ -35,13 +37,18 @@ struct IndexCLITests {
         #expect(build.stderr.contains("HNSW32"))  // 1,000 vectors: the automatic choice
         let flat = dir.appendingPathComponent("flat.index").path
         let buildFlat = try Fixtures.runTool(
-            ["index", "build", "--embeddings", paths[0], "--embeddings", paths[1], "--metadata", meta, "--factory", "Flat",
-             "--out", flat])
+            [
+                "index", "build", "--embeddings", paths[0], "--embeddings", paths[1], "--metadata", meta, "--factory",
+                "Flat",
+                "--out", flat,
+            ])
         #expect(buildFlat.status == 0, "\(buildFlat.stderr)")
         #expect(FileManager.default.fileExists(atPath: flat + ".meta.sqlite"))
 
         let queriesPath = Fixtures.url("faiss/queries.npy").path
-        let run = try Fixtures.runTool(["index", "search", "--index", flat, "--queries", queriesPath, "--k", "5", "--json"])
+        let run = try Fixtures.runTool([
+            "index", "search", "--index", flat, "--queries", queriesPath, "--k", "5", "--json",
+        ])
         #expect(run.status == 0, "\(run.stderr)")
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]])
         let queries = try NPY.read(url: Fixtures.url("faiss/queries.npy")).scalars
@@ -50,7 +57,9 @@ struct IndexCLITests {
             #expect(entry["query"] as? Int == q)
             let neighbors = try #require(entry["neighbors"] as? [[String: Any]])
             // Exact inner products over the stored (float16-rounded where stored so) vectors.
-            let scores = (0..<1000).map { j in (0..<16).reduce(Float(0)) { $0 + queries[q * 16 + $1] * stored[j * 16 + $1] } }
+            let scores = (0..<1000).map { j in
+                (0..<16).reduce(Float(0)) { $0 + queries[q * 16 + $1] * stored[j * 16 + $1] }
+            }
             let order = (0..<1000).sorted { scores[$0] > scores[$1] }.prefix(5)
             #expect(neighbors.compactMap { $0["id"] as? Int } == Array(order))
             for n in neighbors {
@@ -84,12 +93,15 @@ struct IndexCLITests {
         #expect(run.status == 0, "\(run.stderr)")
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]])
         let expected = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("faiss/expected.json"))) as? [String: Any])
+            try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("faiss/expected.json")))
+                as? [String: Any])
         let ids = (expected["python_ivf16_ip"] as? [String: Any])?["ids"] as? [[Int]]
         #expect(parsed.map { ($0["neighbors"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int } } == ids)
         let info = try Fixtures.runTool(["index", "info", "--index", index])
         #expect(info.status == 0 && info.stdout.contains("nprobe 4") && info.stdout.contains("no build info"))
-        let recall = try Fixtures.runTool(["index", "recall", "--index", index, "--sample", "100", "--nprobe", "16", "--json"])
+        let recall = try Fixtures.runTool([
+            "index", "recall", "--index", index, "--sample", "100", "--nprobe", "16", "--json",
+        ])
         let r = try #require(try JSONSerialization.jsonObject(with: Data(recall.stdout.utf8)) as? [String: Any])
         #expect(r["ground_truth"] as? String == "reconstructed")
         #expect(r["recall"] as? Double == 1)  // nprobe = nlist: exhaustive
@@ -107,7 +119,9 @@ struct IndexCLITests {
         let text = dir.appendingPathComponent("notes.txt")
         try Data("not numpy".utf8).write(to: text)
         for (shard, words) in [(narrow.path, "dimension 8"), (empty.path, "empty"), (text.path, "not an .npy")] {
-            let run = try Fixtures.runTool(["index", "build", "--embeddings", paths[0], "--embeddings", shard, "--out", out])
+            let run = try Fixtures.runTool([
+                "index", "build", "--embeddings", paths[0], "--embeddings", shard, "--out", out,
+            ])
             #expect(run.status != 0)
             #expect(run.stderr.contains(shard) && run.stderr.contains(words), "\(run.stderr)")
             #expect(!FileManager.default.fileExists(atPath: out))

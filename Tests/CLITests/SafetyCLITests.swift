@@ -60,7 +60,8 @@ struct SafetyCLITests {
         #expect(extract.status == 0, "\(extract.stderr)")
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("tiny.npy").path))
         #expect(try NPY.read(url: dir.appendingPathComponent("tiny.npy")).shape == [20, 24])
-        let written = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: set))) as? [String: Any]
+        let written =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: set))) as? [String: Any]
         let provenance = written?["provenance"] as? [String: Any]
         #expect((provenance?["sha256"] as? String)?.count == 64)
         #expect((provenance?["source"] as? String)?.hasSuffix("model.safetensors") == true)

@@ -34,10 +34,3 @@ struct ExpectedSummary: Decodable {
         return try JSONDecoder().decode([String: ExpectedSummary].self, from: data)
     }
 }
-
-/// A scratch directory removed by the caller.
-func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}

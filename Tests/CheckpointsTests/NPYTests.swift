@@ -36,7 +36,7 @@ import Testing
 
     @Test func refusesBadFiles() throws {
         expectCheckpointError(["state.safetensors", "magic"]) { _ = try NPY.read(url: fixture("state.safetensors")) }
-        let dir = try temporaryDirectory()
+        let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let full = try Data(contentsOf: fixture("array_f32.npy"))
         let cut = dir.appendingPathComponent("cut.npy")
@@ -46,7 +46,7 @@ import Testing
 
     @Test(arguments: [[Int](), [7], [2, 3], [2, 1, 4]])
     func writeRoundTrip(shape: [Int]) throws {
-        let dir = try temporaryDirectory()
+        let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let n = shape.reduce(1, *)
         let t = try Tensor(shape: shape, values: (0..<n).map { Float($0) * 0.37 - 1 })

@@ -45,7 +45,7 @@ import Testing
     }
 
     @Test func writerRoundTrip() throws {
-        let dir = try temporaryDirectory()
+        let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("out.safetensors")
         let a = try Tensor(shape: [2, 3], values: [1, -2, 3.5, 4, 5, 6])
@@ -104,7 +104,7 @@ import Testing
     }
 
     @Test func tooShortAndNotJSON() throws {
-        let dir = try temporaryDirectory()
+        let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let short = dir.appendingPathComponent("short.safetensors")
         try Data([1, 2, 3]).write(to: short)

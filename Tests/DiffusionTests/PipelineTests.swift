@@ -101,12 +101,15 @@ struct PipelineTests {
         }
         let unet = dir.appendingPathComponent("unet")
         try fm.createDirectory(at: unet, withIntermediateDirectories: true)
-        for name in try fm.contentsOfDirectory(atPath: source.appendingPathComponent("unet").path) where name != "config.json" {
+        for name in try fm.contentsOfDirectory(atPath: source.appendingPathComponent("unet").path)
+        where name != "config.json" {
             try fm.createSymbolicLink(
-                at: unet.appendingPathComponent(name), withDestinationURL: source.appendingPathComponent("unet/\(name)"))
+                at: unet.appendingPathComponent(name), withDestinationURL: source.appendingPathComponent("unet/\(name)")
+            )
         }
         let config = try String(contentsOf: source.appendingPathComponent("unet/config.json"), encoding: .utf8)
-        let old = config.replacingOccurrences(of: #""_diffusers_version": "0.42.1""#, with: #""_diffusers_version": "0.8.0""#)
+        let old = config.replacingOccurrences(
+            of: #""_diffusers_version": "0.42.1""#, with: #""_diffusers_version": "0.8.0""#)
         #expect(old != config)
         try old.write(to: unet.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
         let current = try ImageVariationPipeline.load(directory: source)

@@ -13,13 +13,15 @@ struct SavedConfigTests {
         var dpm = try makeScheduler(kind: nil, config: config)
         try dpm.setTimesteps(20)
         #expect(dpm.kind == .dpmSolverMultistep)
-        #expect(dpm.timesteps == [
-            999, 949, 899, 849, 799, 749, 699, 649, 599, 549, 500, 450, 400, 350, 300, 250, 200, 150, 100, 50,
-        ])
+        #expect(
+            dpm.timesteps == [
+                999, 949, 899, 849, 799, 749, 699, 649, 599, 549, 500, 450, 400, 350, 300, 250, 200, 150, 100, 50,
+            ])
     }
 
     @Test func eulerConfigLoads() throws {
-        var euler = try makeScheduler(kind: nil, config: SchedulerConfig.load(url: Fixtures.url("schedulers/saved/euler.json")))
+        var euler = try makeScheduler(
+            kind: nil, config: SchedulerConfig.load(url: Fixtures.url("schedulers/saved/euler.json")))
         try euler.setTimesteps(5)
         #expect(euler.timesteps == [999, 749.25, 499.5, 249.75, 0])
         #expect(abs(euler.initNoiseSigma - 157.40727) < 1e-3)

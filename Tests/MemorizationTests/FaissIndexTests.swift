@@ -11,7 +11,8 @@ struct FaissIndexTests {
     func flatSearchEqualsExactSearchOverF16AndF32Shards(metric: IndexMetric) throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let drawn = syntheticEmbeddings(count: 3_100, dimension: 24, clusters: 40, seed: 1, normalized: metric == .innerProduct)
+        let drawn = syntheticEmbeddings(
+            count: 3_100, dimension: 24, clusters: 40, seed: 1, normalized: metric == .innerProduct)
         let data = try rows(drawn, 0..<3_000)
         let queries = try rows(drawn, 3_000..<3_100)
         let urls = try writeShards(data, in: dir, sizes: [1_000, 1_200, 800], dtypes: [.float32, .float16])
@@ -94,7 +95,8 @@ struct FaissIndexTests {
         let big = 1 << 40
         #expect(FactoryChoice.automatic(count: 999, dimension: 768, memoryBudgetBytes: big).factory == "Flat")
         #expect(FactoryChoice.automatic(count: 20_000, dimension: 768, memoryBudgetBytes: big).factory == "HNSW32")
-        #expect(FactoryChoice.automatic(count: 100_000, dimension: 768, memoryBudgetBytes: big).factory == "IVF1024,Flat")
+        #expect(
+            FactoryChoice.automatic(count: 100_000, dimension: 768, memoryBudgetBytes: big).factory == "IVF1024,Flat")
         let million = FactoryChoice.automatic(count: 1_000_000, dimension: 768, memoryBudgetBytes: big)
         #expect(million.factory == "IVF4096,Flat" && million.trainingRows == 163_840)
         let tight = FactoryChoice.automatic(count: 1_000_000, dimension: 768, memoryBudgetBytes: 1 << 30)
@@ -115,11 +117,16 @@ struct FaissIndexTests {
                 let scores = (0..<300).map { j -> Float in
                     var s: Float = 0
                     for t in 0..<8 {
-                        s += metric == .innerProduct ? q[i * 8 + t] * x[j * 8 + t] : (q[i * 8 + t] - x[j * 8 + t]) * (q[i * 8 + t] - x[j * 8 + t])
+                        s +=
+                            metric == .innerProduct
+                            ? q[i * 8 + t] * x[j * 8 + t]
+                            : (q[i * 8 + t] - x[j * 8 + t]) * (q[i * 8 + t] - x[j * 8 + t])
                     }
                     return s
                 }
-                let order = (0..<300).sorted { metric == .innerProduct ? scores[$0] > scores[$1] : scores[$0] < scores[$1] }
+                let order = (0..<300).sorted {
+                    metric == .innerProduct ? scores[$0] > scores[$1] : scores[$0] < scores[$1]
+                }
                 #expect(found[i].map(\.id) == Array(order.prefix(5)))
                 for n in found[i] { #expect(abs(n.score - scores[n.id]) <= 1e-4) }
             }

@@ -12,7 +12,8 @@ func rows(_ x: Tensor, _ range: Range<Int>) throws -> Tensor {
 }
 
 /// Writes `x` split into shards (alternately float32 and float16) and returns their URLs.
-func writeShards(_ x: Tensor, in dir: URL, sizes: [Int], dtypes: [NPY.DType], prefix: String = "shard") throws -> [URL] {
+func writeShards(_ x: Tensor, in dir: URL, sizes: [Int], dtypes: [NPY.DType], prefix: String = "shard") throws -> [URL]
+{
     var urls: [URL] = []
     var start = 0
     for (i, size) in sizes.enumerated() {

@@ -10,7 +10,9 @@ struct MemorizationScoreTests {
     /// by cos 0.90 (near, but not a duplicate of 0).
     static func training() throws -> Tensor {
         func tilt(_ c: Float) -> [Float] { [c, (1 - c * c).squareRoot(), 0, 0] }
-        return try Tensor(shape: [4, 4], values: [1, 0, 0, 0] + tilt(0.97) + [0, 1, 0, 0] + [0.90, 0, (1 - 0.81 as Float).squareRoot(), 0])
+        return try Tensor(
+            shape: [4, 4],
+            values: [1, 0, 0, 0] + tilt(0.97) + [0, 1, 0, 0] + [0.90, 0, (1 - 0.81 as Float).squareRoot(), 0])
     }
 
     @Test func flagsScoresAndDuplicateGroups() throws {
@@ -21,8 +23,10 @@ struct MemorizationScoreTests {
         let store = try IndexMetadataStore(url: dir.appendingPathComponent("m.sqlite"), create: true)
         try store.importJSONL(jsonl, expectedRows: 4)
 
-        for index in [BruteForceIndex(dimension: 4, metric: .innerProduct) as any MemorizationIndex,
-                      try FaissIndex(dimension: 4, factory: "Flat", metric: .innerProduct)] {
+        for index in [
+            BruteForceIndex(dimension: 4, metric: .innerProduct) as any MemorizationIndex,
+            try FaissIndex(dimension: 4, factory: "Flat", metric: .innerProduct),
+        ] {
             try index.add(Self.training())
             var configuration = MemorizationConfiguration()
             configuration.k = 3
@@ -59,6 +63,7 @@ struct MemorizationScoreTests {
         #expect(abs(score.neighbors[1].cosine - 0.97) < 1e-4)
         #expect(score.flags == [.memorized])
         configuration.memorizedThreshold = 1.01
-        #expect(try MemorizationScorer(index: index, configuration: configuration).score(outputs: outputs)[0].flags.isEmpty)
+        #expect(
+            try MemorizationScorer(index: index, configuration: configuration).score(outputs: outputs)[0].flags.isEmpty)
     }
 }

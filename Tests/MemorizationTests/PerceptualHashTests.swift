@@ -1,8 +1,8 @@
 import Dispatch
 import Foundation
-import Tensors
 import Imaging
 import Memorization
+import Tensors
 import TestSupport
 import Testing
 
@@ -29,7 +29,10 @@ struct PerceptualHashTests {
         var pixels = image.pixels
         for y in 0..<image.height {
             for x in 0..<image.width {
-                for c in 0..<3 { pixels[(y * image.width + x) * 3 + c] = image.pixels[(y * image.width + image.width - 1 - x) * 3 + c] }
+                for c in 0..<3 {
+                    pixels[(y * image.width + x) * 3 + c] =
+                        image.pixels[(y * image.width + image.width - 1 - x) * 3 + c]
+                }
             }
         }
         return try RGBImage(width: image.width, height: image.height, pixels: pixels)
@@ -50,7 +53,9 @@ struct PerceptualHashTests {
         var originals: [RGBImage] = []
         for p in photos {
             originals.append(p)
-            for (x, y) in [(0.0, 0.0), (0.3, 0.0), (0.0, 0.3), (0.3, 0.3)] { originals.append(try Self.crop(p, x, y, x + 0.7, y + 0.7)) }
+            for (x, y) in [(0.0, 0.0), (0.3, 0.0), (0.0, 0.3), (0.3, 0.3)] {
+                originals.append(try Self.crop(p, x, y, x + 0.7, y + 0.7))
+            }
             originals.append(try Self.crop(p, 0.2, 0.2, 0.8, 0.8))
         }
         var copies: [(original: Int, image: RGBImage)] = []
@@ -59,7 +64,8 @@ struct PerceptualHashTests {
             copies.append((i, try Resample.bicubicPIL(o, width: o.width / 2, height: o.height / 2)))
             copies.append((i, try Self.crop(o, 0.025, 0.025, 0.975, 0.975)))
         }
-        let oneSided = try originals.map { try Self.crop($0, 0, 0, 1, 0.95) } + originals.map { try Self.crop($0, 0, 0, 0.95, 1) }
+        let oneSided =
+            try originals.map { try Self.crop($0, 0, 0, 1, 0.95) } + originals.map { try Self.crop($0, 0, 0, 0.95, 1) }
 
         var rng = SplitMix64(seed: 11)
         let specs: [UInt64] = (0..<10_000).map { _ in rng.next() }
@@ -70,7 +76,8 @@ struct PerceptualHashTests {
         let failures = Counter()
         let out = HashSink(hashes)
         DispatchQueue.concurrentPerform(iterations: 10_000) { i in
-            do { out.set(i, try PerceptualHash.hash(try Self.distractor(i, seed: specs[i], photos: photoList))) } catch { failures.increment() }
+            do { out.set(i, try PerceptualHash.hash(try Self.distractor(i, seed: specs[i], photos: photoList))) } catch
+            { failures.increment() }
         }
         #expect(failures.value == 0)
 
@@ -105,7 +112,8 @@ struct PerceptualHashTests {
         }.count
         print(
             "pHash: \(copies.count) copies, recall \(recall), worst copy distance \(worstCopy), distractors matched "
-                + "\(distractorsMatched.count)/10000 at radius \(radius); one-sided 5 % crops found \(oneSidedFound)/\(oneSided.count)")
+                + "\(distractorsMatched.count)/10000 at radius \(radius); one-sided 5 % crops found \(oneSidedFound)/\(oneSided.count)"
+        )
     }
 
     static func distractor(_ i: Int, seed: UInt64, photos: [RGBImage]) throws -> RGBImage {
@@ -180,8 +188,16 @@ struct PerceptualHashTests {
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
-    func increment() { lock.lock(); count += 1; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+    func increment() {
+        lock.lock()
+        count += 1
+        lock.unlock()
+    }
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
 }
 
 struct HashSink: @unchecked Sendable {

@@ -15,10 +15,14 @@ struct ShardAndInteropTests {
         // 12 shards of 3 rows; row r holds the value r everywhere, so order is visible.
         for i in 0..<12 {
             let values = (0..<3).flatMap { r in [Float](repeating: Float(i * 3 + r), count: 4) }
-            try NPY.write(try Tensor(shape: [3, 4], values: values), to: folder.appendingPathComponent("img_emb_\(i).npy"), dtype: .float16)
+            try NPY.write(
+                try Tensor(shape: [3, 4], values: values), to: folder.appendingPathComponent("img_emb_\(i).npy"),
+                dtype: .float16)
         }
         let shards = try EmbeddingShards(sources: [dir])
-        #expect(shards.shards.map { URL(fileURLWithPath: $0.path).lastPathComponent } == (0..<12).map { "img_emb_\($0).npy" })
+        #expect(
+            shards.shards.map { URL(fileURLWithPath: $0.path).lastPathComponent }
+                == (0..<12).map { "img_emb_\($0).npy" })
         let all = try shards.gather(Array(0..<36))
         #expect(all.scalars == (0..<36).flatMap { [Float](repeating: Float($0), count: 4) })
         // A gap is an error naming the missing shard.
@@ -51,7 +55,9 @@ struct ShardAndInteropTests {
         #expect { _ = try EmbeddingShards(sources: [truncated]) } throws: { "\($0)".contains(truncated.path) }
         let vector = dir.appendingPathComponent("vector.npy")
         try NPY.write(Tensor(zeros: [8]), to: vector)
-        #expect { _ = try EmbeddingShards(sources: [vector]) } throws: { "\($0)".contains(vector.path) && "\($0)".contains("2-D") }
+        #expect { _ = try EmbeddingShards(sources: [vector]) } throws: {
+            "\($0)".contains(vector.path) && "\($0)".contains("2-D")
+        }
         let missing = dir.appendingPathComponent("missing.npy")
         #expect { _ = try EmbeddingShards(sources: [missing]) } throws: { "\($0)".contains(missing.path) }
 
@@ -73,23 +79,32 @@ struct ShardAndInteropTests {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let jsonl = dir.appendingPathComponent("meta.jsonl")
-        let lines = (0..<5).map { #"{"path": "img/\#($0).jpg", "caption": "a \"quoted\" caption \#($0)", "width": \#(100 + $0)}"# }
+        let lines = (0..<5).map {
+            #"{"path": "img/\#($0).jpg", "caption": "a \"quoted\" caption \#($0)", "width": \#(100 + $0)}"#
+        }
         try Data((lines.joined(separator: "\n") + "\n\n").utf8).write(to: jsonl)
-        let store = try IndexMetadataStore(url: IndexMetadataStore.sidecarURL(forIndex: dir.appendingPathComponent("x.index")), create: true)
+        let store = try IndexMetadataStore(
+            url: IndexMetadataStore.sidecarURL(forIndex: dir.appendingPathComponent("x.index")), create: true)
         try store.importJSONL(jsonl, expectedRows: 5)
         #expect(try store.metadataCount() == 5)
         let found = try store.metadata(for: [3, 0, 3])
         #expect(found.count == 2)
         #expect(metadataObject(found[3] ?? "")["path"] as? String == "img/3.jpg")
         #expect(metadataObject(found[0] ?? "")["width"] as? Int == 100)
-        #expect(IndexMetadataStore.sidecarURL(forIndex: dir.appendingPathComponent("x.index")).lastPathComponent == "x.index.meta.sqlite")
+        #expect(
+            IndexMetadataStore.sidecarURL(forIndex: dir.appendingPathComponent("x.index")).lastPathComponent
+                == "x.index.meta.sqlite")
 
         let other = try IndexMetadataStore(url: dir.appendingPathComponent("y.sqlite"), create: true)
-        #expect { try other.importJSONL(jsonl, expectedRows: 6) } throws: { "\($0)".contains(jsonl.path) && "\($0)".contains("6") }
+        #expect { try other.importJSONL(jsonl, expectedRows: 6) } throws: {
+            "\($0)".contains(jsonl.path) && "\($0)".contains("6")
+        }
         let bad = dir.appendingPathComponent("bad.jsonl")
         try Data("{\"a\": 1}\n[1, 2]\n".utf8).write(to: bad)
         let third = try IndexMetadataStore(url: dir.appendingPathComponent("z.sqlite"), create: true)
-        #expect { try third.importJSONL(bad, expectedRows: 2) } throws: { "\($0)".contains(bad.path) && "\($0)".contains("line 2") }
+        #expect { try third.importJSONL(bad, expectedRows: 2) } throws: {
+            "\($0)".contains(bad.path) && "\($0)".contains("line 2")
+        }
     }
 
     /// Indices written by Python faiss (`tools/fixtures/make_faiss.py`, faiss-cpu 1.15.1) load and search
@@ -98,7 +113,8 @@ struct ShardAndInteropTests {
     @Test(arguments: ["python_flat_l2", "python_ivf16_ip", "python_hnsw16_l2"])
     func pythonIndicesLoadAndAgree(name: String) throws {
         let expected = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("faiss/expected.json"))) as? [String: Any])
+            try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("faiss/expected.json")))
+                as? [String: Any])
         let entry = try #require(expected[name] as? [String: Any])
         let ids = try #require(entry["ids"] as? [[Int]])
         let scores = try #require(entry["scores"] as? [[Double]])
@@ -119,7 +135,8 @@ struct ShardAndInteropTests {
 
     @Test func pythonBinaryIndexLoadsAndAgrees() throws {
         let expected = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("faiss/expected.json"))) as? [String: Any])
+            try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("faiss/expected.json")))
+                as? [String: Any])
         let entry = try #require(expected["python_binary64"] as? [String: Any])
         let index = try FaissBinaryIndex(contentsOf: Fixtures.url("faiss/python_binary64.index"))
         #expect(index.bits == 64 && index.count == 200)

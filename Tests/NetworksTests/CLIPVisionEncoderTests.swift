@@ -48,7 +48,8 @@ struct CLIPVisionEncoderTests {
         for mode in PreprocessMode.allCases {
             let pixels = try concat(
                 images.map { image in
-                    let x = mode == .seed
+                    let x =
+                        mode == .seed
                         ? try Preprocess.seed(image, size: config.imageSize)
                         : try Preprocess.clip(image, settings: settings)
                     return try x.reshaped([1] + x.shape)
@@ -61,7 +62,9 @@ struct CLIPVisionEncoderTests {
 
     @Test func wrongInputSizeAndUnknownActivationAreErrors() throws {
         let (encoder, _, config) = try load("tiny-a")
-        #expect(throws: TensorError.self) { try encoder(Tensor(zeros: [1, 3, config.imageSize + 1, config.imageSize])) }
+        #expect(throws: TensorError.self) {
+            try encoder(Tensor(zeros: [1, 3, config.imageSize + 1, config.imageSize]))
+        }
         var bad = config
         bad.hiddenAct = "relu6"
         let binder = WeightBinder(try loadTensorArchive(url: Fixtures.url("clip/tiny-a/model.safetensors")))

@@ -52,7 +52,8 @@ struct VAETests {
             try body()
             Issue.record("expected an error naming \(key)")
         } catch let error as CheckpointError {
-            #expect(error.key?.contains(key) == true || error.description.contains(key), "\(error) does not name \(key)")
+            #expect(
+                error.key?.contains(key) == true || error.description.contains(key), "\(error) does not name \(key)")
         } catch {
             Issue.record("expected a CheckpointError naming \(key), got \(error)")
         }

@@ -1,8 +1,9 @@
 import AuditStore
 import Foundation
-@testable import Reports
 import TestSupport
 import Testing
+
+@testable import Reports
 
 /// The report rendered by a real browser (Debian's headless chromium): it loads without console messages, its
 /// script runs under the page's Content-Security-Policy, every variation is shown, and markup planted in file
@@ -39,24 +40,28 @@ struct ReportBrowserTests {
                 let flags: [AuditFlag] = k == 0 ? [.unsafe, .memorized] : (k == 1 ? [.reproducesInput] : [])
                 try store.saveVariation(
                     VariationRecord(
-                        runID: run, inputID: inputID, k: k, seed: 0, imagePath: image.path, imageSHA256: "s\(position)\(k)",
+                        runID: run, inputID: inputID, k: k, seed: 0, imagePath: image.path,
+                        imageSHA256: "s\(position)\(k)",
                         width: 8, height: 8, safetyFlagged: k == 0, specialCare: false,
                         memorizationScore: k == 0 ? 0.99 : 0.3, inputSimilarity: k == 1 ? 0.97 : 0.2, embedding: nil,
                         generationSeconds: 1, safetySeconds: 0, memorizationSeconds: 0, createdAt: "t"),
                     scores: [
                         ConceptScoreRecord(
-                            inputID: 0, variationID: nil, kind: "concept", conceptIndex: 0, name: "<svg onload=alert(1)>",
+                            inputID: 0, variationID: nil, kind: "concept", conceptIndex: 0,
+                            name: "<svg onload=alert(1)>",
                             similarity: 0.3, threshold: 0.2, score: k == 0 ? 0.1 : -0.1, flagged: k == 0)
                     ],
                     neighbors: [
                         NeighborRecord(
                             inputID: 0, variationID: nil, rank: 0, rowID: 40 + k, cosine: 0.9,
-                            metadata: #"{"caption": "\#(hostileCaption.replacingOccurrences(of: "\"", with: "\\\""))", "#
+                            metadata:
+                                #"{"caption": "\#(hostileCaption.replacingOccurrences(of: "\"", with: "\\\""))", "#
                                 + #""url": "javascript:document.title='pwned-url'"}"#, duplicateGroup: 0)
                     ], flags: flags)
             }
         }
-        try store.recordError(run: run, input: "/in/<b>bad</b>.png", stage: "read", message: "<script>x</script>", at: "t")
+        try store.recordError(
+            run: run, input: "/in/<b>bad</b>.png", stage: "read", message: "<script>x</script>", at: "t")
         return store
     }
 
@@ -94,8 +99,12 @@ struct ReportBrowserTests {
     }
 
     @Test func relativeLinksAndURLsAreSafe() {
-        #expect(ReportSupport.relativeLink(to: "/a/b/img x.png", from: URL(fileURLWithPath: "/a/c/report")) == "../../b/img%20x.png")
-        #expect(ReportSupport.relativeLink(to: "/a/c/report/thumbs/t.jpg", from: URL(fileURLWithPath: "/a/c/report")) == "thumbs/t.jpg")
+        #expect(
+            ReportSupport.relativeLink(to: "/a/b/img x.png", from: URL(fileURLWithPath: "/a/c/report"))
+                == "../../b/img%20x.png")
+        #expect(
+            ReportSupport.relativeLink(to: "/a/c/report/thumbs/t.jpg", from: URL(fileURLWithPath: "/a/c/report"))
+                == "thumbs/t.jpg")
         #expect(ReportSupport.safeWebURL("https://example.com/x.jpg") == "https://example.com/x.jpg")
         #expect(ReportSupport.safeWebURL("javascript:alert(1)") == nil)
         #expect(ReportSupport.safeWebURL("JaVaScRiPt:alert(1)") == nil)

@@ -20,7 +20,8 @@ struct ScorerTests {
             concepts: [
                 Concept(name: "s0", kind: .special, threshold: 0.99, embedding: [1, 0.1]),  // cos 0.995 → +0.005
                 Concept(name: "s1", kind: .special, threshold: 0.605, embedding: [0.6, 0.8]),  // cos 0.6: −0.005 + 0.01
-                Concept(name: "c0", kind: .concept, threshold: 0.805, embedding: [0.8, 0.6]),  // −0.005 → +0.005 adjusted
+                // −0.005, then +0.005 once adjusted:
+                Concept(name: "c0", kind: .concept, threshold: 0.805, embedding: [0.8, 0.6]),
                 Concept(name: "off", kind: .concept, threshold: -1, enabled: false, embedding: [1, 0]),
                 Concept(name: "c1", kind: .concept, threshold: 0.9, embedding: [0, 1]),
             ])

@@ -39,7 +39,9 @@ struct FusedKernelTests {
         let shifted = map(random([1, 4, 64, 64], seed: 4)) { $0 + 1000 }
         let expected = silu(try groupNorm(shifted, groups: 2, weight: nil, bias: nil, eps: 1e-6))
         #expect(error(try groupNormSiLU(shifted, groups: 2, weight: nil, bias: nil, eps: 1e-6), expected) <= 1e-4)
-        #expect(throws: TensorError.self) { try groupNormSiLU(Tensor(zeros: [1, 6, 2]), groups: 4, weight: nil, bias: nil, eps: 1e-5) }
+        #expect(throws: TensorError.self) {
+            try groupNormSiLU(Tensor(zeros: [1, 6, 2]), groups: 4, weight: nil, bias: nil, eps: 1e-5)
+        }
     }
 
     @Test func fastSiLUAndSoftmaxAreAccurate() throws {
@@ -159,7 +161,8 @@ struct FusedKernelTests {
                                     for kx in 0..<k {
                                         let (iy, ix) = (oy * stride - padding + ky, ox * stride - padding + kx)
                                         guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
-                                        acc += Double(xs[((bi * c + ci) * h + iy) * wd + ix])
+                                        acc +=
+                                            Double(xs[((bi * c + ci) * h + iy) * wd + ix])
                                             * Double(ws[((oc * c + ci) * k + ky) * k + kx])
                                     }
                                 }

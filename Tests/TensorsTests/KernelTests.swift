@@ -15,7 +15,9 @@ struct KernelTests {
 
     @Test func matmulBatchedSharedAndTransposed() throws {
         #expect(try relativeError(try matmul(t("matmul.a"), t("matmul.b")), t("matmul.out")) < tolerance)
-        #expect(try relativeError(try matmul(t("matmul_shared.a"), t("matmul_shared.b")), t("matmul_shared.out")) < tolerance)
+        #expect(
+            try relativeError(try matmul(t("matmul_shared.a"), t("matmul_shared.b")), t("matmul_shared.out"))
+                < tolerance)
         let bt = try matmul(t("matmul_bt.a"), t("matmul_bt.b"), transposeB: true)
         #expect(try relativeError(bt, t("matmul_bt.out")) < tolerance)
     }
@@ -103,6 +105,8 @@ struct KernelTests {
         #expect(throws: TensorError.self) { try concat([a, b], axis: 1) }
         #expect(throws: TensorError.self) { try permute(a, [0, 0]) }
         #expect(throws: TensorError.self) { try a.reshaped([4, 2, 1, 3]) }
-        #expect(throws: TensorError.self) { try attention(Tensor(zeros: [1, 2, 6]), Tensor(zeros: [1, 3, 6]), Tensor(zeros: [1, 3, 6]), heads: 4) }
+        #expect(throws: TensorError.self) {
+            try attention(Tensor(zeros: [1, 2, 6]), Tensor(zeros: [1, 3, 6]), Tensor(zeros: [1, 3, 6]), heads: 4)
+        }
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import Checkpoints
+import Foundation
 import Tensors
 
 /// Locates committed reference data under `Tests/Fixtures/`.
@@ -127,7 +127,8 @@ public enum Browser {
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("varaudit-chromium-\(UUID().uuidString)")
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "varaudit-chromium-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: profile) }
         process.arguments = [
             "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--enable-logging=stderr", "--v=0",

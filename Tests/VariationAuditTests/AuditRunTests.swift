@@ -65,12 +65,17 @@ struct ShardAndInputTests {
         #expect(try Shard(parsing: "1/4") == Shard(index: 1, count: 4))
         #expect(throws: VariationAuditError.self) { try Shard(parsing: "4/4") }
         #expect(throws: VariationAuditError.self) { try Shard(parsing: "x") }
-        let slurm = try Shard.fromEnvironment(["SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "4",
-                                               "SLURM_ARRAY_TASK_MIN": "1"], shardCount: nil)
+        let slurm = try Shard.fromEnvironment(
+            [
+                "SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "4",
+                "SLURM_ARRAY_TASK_MIN": "1",
+            ], shardCount: nil)
         #expect(slurm == (try Shard(index: 0, count: 4)))
         let k8s = try Shard.fromEnvironment(["JOB_COMPLETION_INDEX": "2"], shardCount: 3)
         #expect(k8s == (try Shard(index: 2, count: 3)))
-        #expect(throws: VariationAuditError.self) { try Shard.fromEnvironment(["JOB_COMPLETION_INDEX": "2"], shardCount: nil) }
+        #expect(throws: VariationAuditError.self) {
+            try Shard.fromEnvironment(["JOB_COMPLETION_INDEX": "2"], shardCount: nil)
+        }
         #expect(try Shard.fromEnvironment([:], shardCount: 3) == nil)
         let shard = try Shard(index: 1, count: 3)
         #expect((0..<7).filter(shard.contains) == [1, 4])
