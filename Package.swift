@@ -60,7 +60,9 @@ let package = Package(
             ]
         ),
         // The SQLite audit store: runs, inputs, variations, scores, neighbours, flags, errors; queries and merges.
-        .target(name: "AuditStore", dependencies: ["Checkpoints", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "AuditStore", dependencies: ["Tensors", "Checkpoints", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // The HTML audit report, rendered from the store through an escaping template engine.
         .target(
             name: "Reports",

@@ -14,6 +14,7 @@ struct VarAudit: ParsableCommand {
             Query.self,
             Runs.self,
             Report.self,
+            Compare.self,
             Merge.self,
             Generate.self,
             SafetyCheck.self,
