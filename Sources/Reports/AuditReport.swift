@@ -17,8 +17,14 @@ public struct AuditReport {
     public init() {}
 
     /// Writes the report of run `run` (default: the latest) of `store` into `directory`; returns `index.html`.
+    /// With `comparison` (run A = `run`), the page sets run B beside it: both columns and the differences in
+    /// the summary, A's and B's variations in two rows per input, and the inputs whose memorization score rose
+    /// most first.
     @discardableResult
-    public func write(store: AuditStore, run: Int64? = nil, to directory: URL) throws -> URL {
+    public func write(
+        store: AuditStore, run: Int64? = nil, comparison: (store: AuditStore, comparison: RunComparison)? = nil,
+        to directory: URL
+    ) throws -> URL {
         let record = try store.run(run)
         let runID = record.id!
         let dir = directory.standardizedFileURL
@@ -79,16 +85,8 @@ public struct AuditReport {
             return (Array(all.prefix(keep)), Array(all.dropFirst(keep)))
         }
 
-        var byInput: [Int64: [VariationResult]] = [:]
-        for r in results { byInput[r.input.id!, default: []].append(r) }
-        var sections: [[String: Any]] = []
-        for (n, input) in inputs.enumerated() {
-            let details = try store.inputDetails(input.id!)
-            let name = (input.path as NSString).lastPathComponent
-            let (shownConcepts, moreConcepts) = conceptContexts(details.concepts)
-            var cards: [[String: Any]] = []
-            for r in byInput[input.id!] ?? [] {
-                let v = r.variation
+        func card(_ r: VariationResult, input n: Int) -> [String: Any] {
+            let v = r.variation
                 let (shown, more) = conceptContexts(r.concepts)
                 var card: [String: Any] = [
                     "k": "\(v.k)", "image": ReportSupport.relativeLink(to: v.imagePath, from: dir),
@@ -104,17 +102,51 @@ public struct AuditReport {
                 ]
                 if let t = thumb(v.imagePath, sha: v.imageSHA256) { card["thumb"] = t }
                 if let nb = neighborContext(r.neighbors.first) { card["neighbor"] = nb }
-                cards.append(card)
+                return card
+        }
+
+        var byInput: [Int64: [VariationResult]] = [:]
+        for r in results { byInput[r.input.id!, default: []].append(r) }
+        // Run B's variations by input content (its files may live elsewhere).
+        var bySHA: [String: [VariationResult]] = [:]
+        var changes: [String: Double] = [:]
+        if let comparison {
+            for r in try comparison.store.variations(VariationQuery(run: comparison.comparison.b.run.id)) {
+                bySHA[r.input.sha256, default: []].append(r)
+            }
+            for i in comparison.comparison.inputs {
+                if let x = i.a.memorizationScore, let y = i.b.memorizationScore { changes[i.inputSHA256] = y - x }
+            }
+        }
+        var sections: [[String: Any]] = []
+        for (n, input) in inputs.enumerated() {
+            let details = try store.inputDetails(input.id!)
+            let name = (input.path as NSString).lastPathComponent
+            let (shownConcepts, moreConcepts) = conceptContexts(details.concepts)
+            let cards = (byInput[input.id!] ?? []).map { card($0, input: n) }
+            var rows: [[String: Any]] = [["cards": cards]]
+            if let comparison {
+                let c = comparison.comparison
+                rows = [
+                    ["label": "A · run \(c.a.run.id ?? 0) · \(c.a.run.model)", "cards": cards],
+                    [
+                        "label": "B · run \(c.b.run.id ?? 0) · \(c.b.run.model)",
+                        "cards": (bySHA[input.sha256] ?? []).map { card($0, input: n) },
+                    ],
+                ]
             }
             var section: [String: Any] = [
                 "index": "\(n)", "name": name, "path": input.path, "sha": String(input.sha256.prefix(16)),
-                "full": ReportSupport.relativeLink(to: input.path, from: dir), "cards": cards,
+                "full": ReportSupport.relativeLink(to: input.path, from: dir), "rows": rows,
                 "count": "\(cards.count)", "size": "\(input.width)×\(input.height)",
                 "flags": details.flags.map { ["flag": $0] }, "unsafe": details.flags.contains("unsafe"),
                 "memorization": ReportSupport.fixed(input.memorizationScore), "concepts": shownConcepts,
                 "moreConcepts": moreConcepts, "hasMore": !moreConcepts.isEmpty,
                 "hasConcepts": !details.concepts.isEmpty,
             ]
+            if let change = changes[input.sha256] {
+                section["change"] = String(format: "%+.4f", change)
+            }
             if let t = thumb(input.path, sha: input.sha256) { section["thumb"] = t }
             if let nb = neighborContext(details.neighbors.first) { section["neighbor"] = nb }
             sections.append(section)
@@ -210,6 +242,40 @@ public struct AuditReport {
             "script": script, "scriptHash": scriptHash, "style": ReportTemplate.style,
             "generated": ISO8601DateFormatter().string(from: Date()),
         ]
+        if let comparison {
+            let c = comparison.comparison
+            func f(_ d: Double?, _ rate: Bool) -> String {
+                guard let d else { return "–" }
+                return rate ? String(format: "%.1f%%", d * 100) : String(format: "%.4f", d)
+            }
+            context["compare"] = [
+                "runB": "\(c.b.run.id ?? 0)", "modelB": c.b.run.model, "dbB": c.b.database,
+                "paired": "\(c.pairs.count)", "unpaired": "\(c.unpaired.values.reduce(0, +))",
+                "weightsB": (JSONValue.parse(c.b.run.weights)?.objectValue ?? [:]).sorted { $0.key < $1.key }.map {
+                    ["name": $0.key, "sha": $0.value.objectValue?["sha256"]?.stringValue ?? ""]
+                },
+                "metrics": c.metrics.map { m -> [String: Any] in
+                    [
+                        "name": m.name, "a": f(m.a, m.isFlag), "b": f(m.b, m.isFlag),
+                        "difference": f(m.difference, m.isFlag),
+                        "ci": m.ci95.map { "[\(f($0.0, m.isFlag)), \(f($0.1, m.isFlag))]" } ?? "–",
+                        "p": m.pValue.map { String(format: "%.3g", $0) } ?? "–",
+                        "rise": (m.difference ?? 0) > 0 && (m.ci95?.0 ?? 0) > 0,
+                    ]
+                },
+            ] as [String: Any]
+            let risers = sections.compactMap { section -> (Double, [String: Any])? in
+                guard let sha = inputs[Int(section["index"] as? String ?? "") ?? 0].sha256 as String?,
+                    let change = changes[sha]
+                else { return nil }
+                return (change, section)
+            }.sorted { $0.0 > $1.0 }.prefix(10)
+            context["changed"] = risers.map { change, section in
+                ["index": section["index"] ?? "", "name": section["name"] ?? "", "change": String(format: "%+.4f", change)]
+            }
+            context["hasChanged"] = !risers.isEmpty
+            context["title"] = "Comparison · run \(runID) vs run \(c.b.run.id ?? 0)"
+        }
         if let shard = record.shardIndex { context["shard"] = "\(shard)/\(record.shardCount ?? 0)" }
         let template = try MustacheTemplate(string: ReportTemplate.page)
         let html = template.render(context)

@@ -15,11 +15,34 @@ enum ReportTemplate {
         </head>
         <body>
         <header>
-        <h1>Audit report · run {{run}} <span class="status s-{{status}}">{{status}}</span></h1>
+        <h1>{{#title}}{{title}}{{/title}}{{^title}}Audit report · run {{run}}{{/title}} \
+        <span class="status s-{{status}}">{{status}}</span></h1>
         <p class="model">Model <code>{{model}}</code>{{#shard}} · shard {{shard}}{{/shard}} · varaudit {{toolVersion}} \
         · started {{started}} · finished {{finished}} · {{seconds}} of work</p>
         </header>
         <main>
+        {{#hasChanged}}
+        <section class="changed">
+        <h2>Inputs that changed most</h2>
+        <p>Largest increase in the mean memorization score from A to B.</p>
+        <ol>{{#changed}}<li><a href="#input-{{index}}">{{name}}</a> <b>{{change}}</b></li>{{/changed}}</ol>
+        </section>
+        {{/hasChanged}}
+        {{#compare}}
+        <section class="compare">
+        <h2>A (run {{run}}) against B (run {{runB}}: <code>{{modelB}}</code>)</h2>
+        <p>{{paired}} variations paired by input, variation index and seed; {{unpaired}} unpaired. Differences are \
+        B − A with 95% bootstrap intervals over inputs; p-values: McNemar's exact test for flags, a sign-flip \
+        permutation test for scores.</p>
+        <table class="metrics"><thead><tr><th>metric</th><th>A</th><th>B</th><th>B − A</th><th>95% CI</th>\
+        <th>p</th></tr></thead><tbody>
+        {{#metrics}}<tr class="{{#rise}}rise{{/rise}}"><td>{{name}}</td><td>{{a}}</td><td>{{b}}</td>\
+        <td>{{difference}}</td><td>{{ci}}</td><td>{{p}}</td></tr>{{/metrics}}
+        </tbody></table>
+        <details><summary>B's weights (SHA-256)</summary><table class="kv"><tbody>{{#weightsB}}<tr><th>{{name}}</th>\
+        <td><code>{{sha}}</code></td></tr>{{/weightsB}}</tbody></table></details>
+        </section>
+        {{/compare}}
         <section class="summary">
         <div class="stats">
         <div class="stat"><b>{{inputs}}</b><span>inputs</span></div>
@@ -81,6 +104,7 @@ enum ReportTemplate {
         <div>
         <h2>{{name}}</h2>
         <p class="path"><code>{{path}}</code> · {{size}} · sha256 {{sha}}…</p>
+        {{#change}}<p>Memorization score, B − A: <b>{{change}}</b></p>{{/change}}
         <p>Input verdict: {{#flags}}<span class="flag f-{{flag}}">{{flag}}</span> {{/flags}}{{^flags}}\
         <span class="clean">no flag</span>{{/flags}} · memorization score {{memorization}}</p>
         {{#neighbor}}<p class="nb">Nearest training image: row {{row}}, cosine {{cosine}}{{#caption}} · “{{caption}}”\
@@ -92,6 +116,8 @@ enum ReportTemplate {
         </details>{{/hasConcepts}}
         </div>
         </div>
+        {{#rows}}
+        {{#label}}<h3 class="rowlabel">{{label}}</h3>{{/label}}
         <div class="grid">
         {{#cards}}
         <figure class="card{{#unsafe}} unsafe{{/unsafe}}" data-flags="{{flagList}}" data-input="{{input}}" \
@@ -116,6 +142,7 @@ enum ReportTemplate {
         </figure>
         {{/cards}}
         </div>
+        {{/rows}}
         </section>
         {{/sections}}
         </div>
@@ -162,7 +189,9 @@ enum ReportTemplate {
         .flag{font-size:11px;padding:1px 6px;border-radius:8px;color:#fff;background:#666}.f-unsafe{background:var(--warn)}
         .f-memorized{background:var(--mem)}.f-reproduces-input{background:var(--rep)}.clean{color:#2e7d32}
         .concepts ul{margin:4px 0;padding-left:16px;font-size:12px}.concepts li.hit{color:var(--warn);font-weight:600}
-        footer{color:var(--muted);font-size:12px;padding:20px}[hidden]{display:none!important}
+        footer{color:var(--muted);font-size:12px;padding:20px}.rowlabel{font-size:13px;margin:12px 0 0;color:var(--muted)}
+        tr.rise td{color:var(--warn);font-weight:600}section.changed,section.compare{background:#fff;
+        border:1px solid var(--line);border-radius:10px;padding:4px 14px 10px;margin:14px 0}[hidden]{display:none!important}
         """
 
     /// Filters, sorting and click-to-reveal; no framework, nothing fetched.
@@ -181,9 +210,9 @@ enum ReportTemplate {
             var flaggedOnly = $("f-flagged").checked, flag = $("f-flag").value, input = $("f-input").value;
             var sort = $("f-sort").value, key = keys[sort] || keys.input, shown = 0, total = 0, order = [];
             sections.forEach(function (section) {
-              var grid = section.querySelector(".grid");
-              var cards = Array.prototype.slice.call(grid.querySelectorAll(".card"));
               var visible = 0, best = Infinity;
+              Array.prototype.forEach.call(section.querySelectorAll(".grid"), function (grid) {
+              var cards = Array.prototype.slice.call(grid.querySelectorAll(".card"));
               cards.forEach(function (card) {
                 var flags = card.dataset.flags ? card.dataset.flags.split(" ") : [];
                 var ok = (input === "all" || section.dataset.input === input) &&
@@ -194,6 +223,7 @@ enum ReportTemplate {
               });
               cards.sort(function (a, b) { return key(a) - key(b) || keys.input(a) - keys.input(b); });
               cards.forEach(function (card) { grid.appendChild(card); });
+              });
               section.hidden = visible === 0 && (flaggedOnly || flag !== "all" || input !== "all");
               shown += visible;
               order.push({ section: section, best: sort === "input" ? parseInt(section.dataset.input, 10) : best });

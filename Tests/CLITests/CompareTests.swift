@@ -55,8 +55,14 @@ struct CompareTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let a = dir.appendingPathComponent("a.sqlite")
         let b = dir.appendingPathComponent("b.sqlite")
-        #expect(try Self.audit(Fixtures.url("pipeline/tiny-a"), db: a).status == 0)
-        #expect(try Self.audit(Self.modelB(in: dir), db: b).status == 0)
+        // A training "index": 64 random unit vectors in the encoder's 24 dimensions (searched exactly).
+        var rng = SplitMix64(seed: 11)
+        var train = try Tensor(shape: [64, 24], values: (0..<(64 * 24)).map { _ in rng.gaussian() })
+        l2NormalizeRows(&train)
+        let index = dir.appendingPathComponent("train.npy")
+        try NPY.write(train, to: index)
+        #expect(try Self.audit(Fixtures.url("pipeline/tiny-a"), db: a, extra: ["--index", index.path]).status == 0)
+        #expect(try Self.audit(Self.modelB(in: dir), db: b, extra: ["--index", index.path]).status == 0)
         let run = try Fixtures.runTool(
             ["compare", "--db", a.path, "--db-b", b.path, "--run", "1", "--run", "1", "--json", "--resamples", "500",
              "--seed", "3"])
@@ -161,6 +167,20 @@ struct CompareTests {
         // The reproduction flags differ between the two checkpoints somewhere, so the test is not vacuous.
         let reproduces = try #require(metrics.first { $0["name"] as? String == "reproduces-input" })
         #expect((reproduces["only_a"] as? Int ?? 0) + (reproduces["only_b"] as? Int ?? 0) > 0)
+
+        let memorization = try #require(metrics.first { $0["name"] as? String == "memorization_score" })
+        #expect(memorization["pairs"] as? Int == 9)
+
+        // The comparison report renders in a browser: both rows of every input, the inputs that changed most.
+        let reportDir = dir.appendingPathComponent("report")
+        let report = try Fixtures.runTool(
+            ["report", "--db", a.path, "--compare", "1", "--db-b", b.path, "--out", reportDir.path])
+        #expect(report.status == 0, "\(report.stderr)")
+        let (dom, console) = try Browser.render(reportDir.appendingPathComponent("index.html"))
+        #expect(console.isEmpty, "\(console)")
+        #expect(dom.contains("data-visible-cards=\"18\""))
+        #expect(dom.contains("Inputs that changed most"))
+        #expect(dom.contains("A (run 1) against B (run 1"))
 
         // Per input: counts and means of each run.
         let inputs = try #require(result["inputs"] as? [[String: Any]])
