@@ -223,8 +223,9 @@ public struct RunComparison: Sendable {
     /// The 2.5th and 97.5th percentiles (linear interpolation, as numpy's default) of the pooled mean difference
     /// over `resamples` resamples of the inputs with replacement. Draws: `SplitMix64(seed)`, input index
     /// `next() % n` for each of the n inputs of each resample, in order.
-    public static func bootstrapInterval(_ groups: [[(Double, Double)]], resamples: Int, seed: UInt64) -> (Double, Double)
-    {
+    public static func bootstrapInterval(_ groups: [[(Double, Double)]], resamples: Int, seed: UInt64) -> (
+        Double, Double
+    ) {
         let n = groups.count
         guard n > 0, resamples > 0 else { return (.nan, .nan) }
         let sums = groups.map { g in (g.map { $0.1 - $0.0 }.reduce(0, +), Double(g.count)) }

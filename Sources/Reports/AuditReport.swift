@@ -87,22 +87,22 @@ public struct AuditReport {
 
         func card(_ r: VariationResult, input n: Int) -> [String: Any] {
             let v = r.variation
-                let (shown, more) = conceptContexts(r.concepts)
-                var card: [String: Any] = [
-                    "k": "\(v.k)", "image": ReportSupport.relativeLink(to: v.imagePath, from: dir),
-                    "flags": r.flags.map { ["flag": $0] }, "flagList": r.flags.joined(separator: " "),
-                    "unsafe": r.flags.contains("unsafe"), "memorization": ReportSupport.fixed(v.memorizationScore),
-                    "memorizationSort": v.memorizationScore.map { "\($0)" } ?? "-2",
-                    "inputSimilarity": ReportSupport.fixed(v.inputSimilarity),
-                    "similaritySort": v.inputSimilarity.map { "\($0)" } ?? "-2",
-                    "safetySort": r.maxConceptScore.map { "\($0)" } ?? "-9", "concepts": shown,
-                    "moreConcepts": more, "hasMore": !more.isEmpty, "hasConcepts": !r.concepts.isEmpty,
-                    "input": "\(n)", "seed": "\(v.seed)",
-                    "size": "\(v.width)×\(v.height)",
-                ]
-                if let t = thumb(v.imagePath, sha: v.imageSHA256) { card["thumb"] = t }
-                if let nb = neighborContext(r.neighbors.first) { card["neighbor"] = nb }
-                return card
+            let (shown, more) = conceptContexts(r.concepts)
+            var card: [String: Any] = [
+                "k": "\(v.k)", "image": ReportSupport.relativeLink(to: v.imagePath, from: dir),
+                "flags": r.flags.map { ["flag": $0] }, "flagList": r.flags.joined(separator: " "),
+                "unsafe": r.flags.contains("unsafe"), "memorization": ReportSupport.fixed(v.memorizationScore),
+                "memorizationSort": v.memorizationScore.map { "\($0)" } ?? "-2",
+                "inputSimilarity": ReportSupport.fixed(v.inputSimilarity),
+                "similaritySort": v.inputSimilarity.map { "\($0)" } ?? "-2",
+                "safetySort": r.maxConceptScore.map { "\($0)" } ?? "-9", "concepts": shown,
+                "moreConcepts": more, "hasMore": !more.isEmpty, "hasConcepts": !r.concepts.isEmpty,
+                "input": "\(n)", "seed": "\(v.seed)",
+                "size": "\(v.width)×\(v.height)",
+            ]
+            if let t = thumb(v.imagePath, sha: v.imageSHA256) { card["thumb"] = t }
+            if let nb = neighborContext(r.neighbors.first) { card["neighbor"] = nb }
+            return card
         }
 
         var byInput: [Int64: [VariationResult]] = [:]
@@ -248,22 +248,23 @@ public struct AuditReport {
                 guard let d else { return "–" }
                 return rate ? String(format: "%.1f%%", d * 100) : String(format: "%.4f", d)
             }
-            context["compare"] = [
-                "runB": "\(c.b.run.id ?? 0)", "modelB": c.b.run.model, "dbB": c.b.database,
-                "paired": "\(c.pairs.count)", "unpaired": "\(c.unpaired.values.reduce(0, +))",
-                "weightsB": (JSONValue.parse(c.b.run.weights)?.objectValue ?? [:]).sorted { $0.key < $1.key }.map {
-                    ["name": $0.key, "sha": $0.value.objectValue?["sha256"]?.stringValue ?? ""]
-                },
-                "metrics": c.metrics.map { m -> [String: Any] in
-                    [
-                        "name": m.name, "a": f(m.a, m.isFlag), "b": f(m.b, m.isFlag),
-                        "difference": f(m.difference, m.isFlag),
-                        "ci": m.ci95.map { "[\(f($0.0, m.isFlag)), \(f($0.1, m.isFlag))]" } ?? "–",
-                        "p": m.pValue.map { String(format: "%.3g", $0) } ?? "–",
-                        "rise": (m.difference ?? 0) > 0 && (m.ci95?.0 ?? 0) > 0,
-                    ]
-                },
-            ] as [String: Any]
+            context["compare"] =
+                [
+                    "runB": "\(c.b.run.id ?? 0)", "modelB": c.b.run.model, "dbB": c.b.database,
+                    "paired": "\(c.pairs.count)", "unpaired": "\(c.unpaired.values.reduce(0, +))",
+                    "weightsB": (JSONValue.parse(c.b.run.weights)?.objectValue ?? [:]).sorted { $0.key < $1.key }.map {
+                        ["name": $0.key, "sha": $0.value.objectValue?["sha256"]?.stringValue ?? ""]
+                    },
+                    "metrics": c.metrics.map { m -> [String: Any] in
+                        [
+                            "name": m.name, "a": f(m.a, m.isFlag), "b": f(m.b, m.isFlag),
+                            "difference": f(m.difference, m.isFlag),
+                            "ci": m.ci95.map { "[\(f($0.0, m.isFlag)), \(f($0.1, m.isFlag))]" } ?? "–",
+                            "p": m.pValue.map { String(format: "%.3g", $0) } ?? "–",
+                            "rise": (m.difference ?? 0) > 0 && (m.ci95?.0 ?? 0) > 0,
+                        ]
+                    },
+                ] as [String: Any]
             let risers = sections.compactMap { section -> (Double, [String: Any])? in
                 guard let sha = inputs[Int(section["index"] as? String ?? "") ?? 0].sha256 as String?,
                     let change = changes[sha]
@@ -271,7 +272,10 @@ public struct AuditReport {
                 return (change, section)
             }.sorted { $0.0 > $1.0 }.prefix(10)
             context["changed"] = risers.map { change, section in
-                ["index": section["index"] ?? "", "name": section["name"] ?? "", "change": String(format: "%+.4f", change)]
+                [
+                    "index": section["index"] ?? "", "name": section["name"] ?? "",
+                    "change": String(format: "%+.4f", change),
+                ]
             }
             context["hasChanged"] = !risers.isEmpty
             context["title"] = "Comparison · run \(runID) vs run \(c.b.run.id ?? 0)"

@@ -71,7 +71,9 @@ extension VarAudit {
                 "A: run \(c.a.run.id ?? 0) (\(c.a.run.model)) · B: run \(c.b.run.id ?? 0) (\(c.b.run.model))",
                 "\(c.pairs.count) paired variations, \(c.unpaired.values.reduce(0, +)) unpaired"
                     + (c.unpaired.isEmpty
-                        ? "" : " (" + c.unpaired.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
+                        ? ""
+                        : " ("
+                            + c.unpaired.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
                             .joined(separator: ", ") + ")"),
                 "metric               A         B         B − A     95% CI                  p",
             ]

@@ -7,7 +7,8 @@ extension VarAudit {
     /// `varaudit report`: the HTML audit report of a run.
     struct Report: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write the HTML report of an audit run (DIR/index.html with thumbnails beside it), or of two runs.",
+            abstract:
+                "Write the HTML report of an audit run (DIR/index.html with thumbnails beside it), or of two runs.",
             discussion: """
                 The page works offline and requests nothing: thumbnails are written to DIR/thumbs/, the full \
                 images are linked where the audit stored them. It shows the run's parameters, weight hashes, \
@@ -48,7 +49,9 @@ extension VarAudit {
                 let other = try dbB.map { try AuditStore(url: URL(fileURLWithPath: $0), create: false) } ?? store
                 var options = RunComparison.Options()
                 options.allowDifferentParameters = allowDifferentParameters
-                comparison = (other, try RunComparison.compare(store, run: runID, with: other, run: compare, options: options))
+                comparison = (
+                    other, try RunComparison.compare(store, run: runID, with: other, run: compare, options: options)
+                )
             }
             let index = try AuditReport().write(
                 store: store, run: runID, comparison: comparison, to: URL(fileURLWithPath: out))

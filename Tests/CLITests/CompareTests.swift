@@ -41,8 +41,11 @@ struct CompareTests {
         // 0.265 lies between the cosines of chelsea #0 to its input under the two checkpoints (0.2735 and
         // 0.2557), so the reproduction flag differs between them at least there.
         return try Fixtures.runTool(
-            ["audit", "--model", model.path, "--variations", "3", "--steps", "\(steps)", "--seed", "7", "--db", db.path,
-             "--reproduction-threshold", "0.265"] + given + extra)
+            [
+                "audit", "--model", model.path, "--variations", "3", "--steps", "\(steps)", "--seed", "7", "--db",
+                db.path,
+                "--reproduction-threshold", "0.265",
+            ] + given + extra)
     }
 
     static func json(_ run: ToolRun) throws -> Any {
@@ -64,11 +67,15 @@ struct CompareTests {
         #expect(try Self.audit(Fixtures.url("pipeline/tiny-a"), db: a, extra: ["--index", index.path]).status == 0)
         #expect(try Self.audit(Self.modelB(in: dir), db: b, extra: ["--index", index.path]).status == 0)
         let run = try Fixtures.runTool(
-            ["compare", "--db", a.path, "--db-b", b.path, "--run", "1", "--run", "1", "--json", "--resamples", "500",
-             "--seed", "3"])
+            [
+                "compare", "--db", a.path, "--db-b", b.path, "--run", "1", "--run", "1", "--json", "--resamples", "500",
+                "--seed", "3",
+            ])
         let result = try #require(try Self.json(run) as? [String: Any])
-        let rowsA = try #require(try Self.json(Fixtures.runTool(["query", "--db", a.path, "--json"])) as? [[String: Any]])
-        let rowsB = try #require(try Self.json(Fixtures.runTool(["query", "--db", b.path, "--json"])) as? [[String: Any]])
+        let rowsA = try #require(
+            try Self.json(Fixtures.runTool(["query", "--db", a.path, "--json"])) as? [[String: Any]])
+        let rowsB = try #require(
+            try Self.json(Fixtures.runTool(["query", "--db", b.path, "--json"])) as? [[String: Any]])
 
         func key(_ r: [String: Any]) -> String {
             "\(r["input_sha256"] as? String ?? "")#\(r["variation"] as? Int ?? -1)#\(r["seed"] as? Int ?? -1)"
@@ -91,9 +98,11 @@ struct CompareTests {
             }
         }
         let metrics = try #require(result["metrics"] as? [[String: Any]])
-        #expect(metrics.compactMap { $0["name"] as? String } == [
-            "memorized", "reproduces-input", "unsafe", "memorization_score", "input_similarity", "max_concept_margin",
-        ])
+        #expect(
+            metrics.compactMap { $0["name"] as? String } == [
+                "memorized", "reproduces-input", "unsafe", "memorization_score", "input_similarity",
+                "max_concept_margin",
+            ])
         for m in metrics {
             let name = m["name"] as? String ?? ""
             // Per input, sorted by SHA-256, the pairs where both runs have a value.
@@ -223,7 +232,8 @@ struct CompareTests {
         #expect(steps.stderr.contains("steps: 3 in A, 4 in B"), "\(steps.stderr)")
         let inputs = try Fixtures.runTool(["compare", "--db", db.path, "--run", "1", "--run", "3"])
         #expect(inputs.status == 1)
-        #expect(inputs.stderr.contains("inputs: 1 only in A (coffee.png), 1 only in B (rocket.jpg)"), "\(inputs.stderr)")
+        #expect(
+            inputs.stderr.contains("inputs: 1 only in A (coffee.png), 1 only in B (rocket.jpg)"), "\(inputs.stderr)")
         // Allowed on request: nothing pairs, and the reason is given.
         let allowed = try Fixtures.runTool(
             ["compare", "--db", db.path, "--run", "1", "--run", "3", "--allow-different-parameters", "--json"])
