@@ -35,15 +35,13 @@ extension VarAudit {
                 """
         )
 
-        @Option(help: "A diffusers pipeline folder (model_index.json, image_encoder/, unet/, vae/, scheduler/).")
-        var model: String
+        @OptionGroup var modelOption: ModelOption
 
         @OptionGroup var input: InputOptions
 
         @OptionGroup var generation: GenerationOptions
 
-        @Option(help: "Training-set index: a faiss index file (from `varaudit index build` or faiss) or a .npy matrix.")
-        var index: String?
+        @OptionGroup var indexOption: IndexOption
 
         @OptionGroup var safety: CheckerOptions
 
@@ -112,9 +110,9 @@ extension VarAudit {
             var database = baseDB
             if let chosenShard, db == nil || shard == nil { database = chosenShard.databaseURL(for: baseDB) }
 
-            var c = AuditConfiguration(model: URL(fileURLWithPath: model), inputs: files, database: database)
+            var c = AuditConfiguration(model: modelOption.url, inputs: files, database: database)
             c.pipeline = generation.configuration
-            c.index = index.map { URL(fileURLWithPath: $0) }
+            c.index = indexOption.index.map { URL(fileURLWithPath: $0) }
             c.checker = safety.checker.map { URL(fileURLWithPath: $0) }
             c.concepts = safety.concepts.map { URL(fileURLWithPath: $0) }
             c.memorizationThreshold = memorizationThreshold

@@ -24,8 +24,7 @@ extension VarAudit {
                 """
         )
 
-        @Option(help: "A diffusers pipeline folder (model_index.json, image_encoder/, unet/, vae/, scheduler/).")
-        var model: String
+        @OptionGroup var modelOption: ModelOption
 
         @OptionGroup var input: InputOptions
 
@@ -50,7 +49,7 @@ extension VarAudit {
         func run() throws {
             let files = try input.urls()
             var c = GenerationRun.Configuration(
-                model: URL(fileURLWithPath: model), inputs: files, output: URL(fileURLWithPath: out))
+                model: modelOption.url, inputs: files, output: URL(fileURLWithPath: out))
             c.pipeline = generation.configuration
             c.safety = !noSafety
             c.onUnsafe = onUnsafe
@@ -58,7 +57,7 @@ extension VarAudit {
             try GenerationRun(c).run { event in
                 switch event {
                 case .loaded(let seconds):
-                    progress("loaded \(model) in \(String(format: "%.1f", seconds)) s")
+                    progress("loaded \(modelOption.model) in \(String(format: "%.1f", seconds)) s")
                 case .skipped(let position, let total, let input):
                     progress("[\(position + 1)/\(total)] \(input.path): already done, skipped")
                 case .step(let position, let total, let name, let step, let steps, let perStep):

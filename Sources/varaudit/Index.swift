@@ -113,8 +113,7 @@ extension VarAudit.IndexCommand {
                 """
         )
 
-        @Option(help: "Index file.")
-        var index: String
+        @OptionGroup var indexOption: IndexOption
 
         @Option(help: ".npy file of query vectors [n, D] (or one vector [D]).")
         var queries: String
@@ -144,7 +143,7 @@ extension VarAudit.IndexCommand {
         }
 
         func run() throws {
-            let url = URL(fileURLWithPath: index)
+            let url = URL(fileURLWithPath: try indexOption.required())
             let faiss = try FaissIndex(contentsOf: url, memoryMap: mmap)
             let store = try IndexMetadataStore.open(forIndex: url)
             if let nprobe { try applyParameter(faiss, "nprobe", nprobe) }
@@ -187,14 +186,13 @@ extension VarAudit.IndexCommand {
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Describe an index and how it was built.")
 
-        @Option(help: "Index file.")
-        var index: String
+        @OptionGroup var indexOption: IndexOption
 
         @Flag(help: "Print JSON.")
         var json = false
 
         func run() throws {
-            let url = URL(fileURLWithPath: index)
+            let url = URL(fileURLWithPath: try indexOption.required())
             let faiss = try FaissIndex(contentsOf: url, memoryMap: true)
             let store = try IndexMetadataStore.open(forIndex: url)
             let build = try store?.buildInfo()
@@ -254,8 +252,7 @@ extension VarAudit.IndexCommand {
                 """
         )
 
-        @Option(help: "Index file.")
-        var index: String
+        @OptionGroup var indexOption: IndexOption
 
         @Option(help: "Stored rows used as queries.")
         var sample = 500
@@ -281,7 +278,7 @@ extension VarAudit.IndexCommand {
         }
 
         func run() throws {
-            let url = URL(fileURLWithPath: index)
+            let url = URL(fileURLWithPath: try indexOption.required())
             let faiss = try FaissIndex(contentsOf: url)
             if let nprobe { try applyParameter(faiss, "nprobe", nprobe) }
             if let efSearch { try applyParameter(faiss, "efSearch", efSearch) }

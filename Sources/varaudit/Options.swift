@@ -44,6 +44,26 @@ struct CheckerOptions: ParsableArguments {
     var concepts: String?
 }
 
+/// The model audited or generated with: a diffusers pipeline folder.
+struct ModelOption: ParsableArguments {
+    @Option(help: "A diffusers pipeline folder (model_index.json, image_encoder/, unet/, vae/, scheduler/).")
+    var model: String
+
+    var url: URL { URL(fileURLWithPath: model) }
+}
+
+/// A training-set index: a faiss index file (with its `.meta.sqlite` sidecar when `index build` made it).
+struct IndexOption: ParsableArguments {
+    @Option(help: "Training-set index: a faiss index file (from `varaudit index build` or faiss), or a .npy matrix.")
+    var index: String?
+
+    /// The index, required by the command: a usage error when absent.
+    func required() throws -> String {
+        guard let index else { throw ValidationError("give --index FILE") }
+        return index
+    }
+}
+
 /// `--json`: machine-readable output on stdout.
 struct JSONOption: ParsableArguments {
     @Flag(help: "Print JSON.")
