@@ -65,6 +65,23 @@ public struct ImageVariationPipeline: Sendable {
     /// The `safety_checker` component folder, when the pipeline lists one.
     public let safetyCheckerDirectory: URL?
 
+    /// A pipeline of networks built elsewhere (e.g. with made-up weights for benchmarks).
+    public init(
+        directory: URL, encoder: CLIPVisionEncoder, encoderConfig: CLIPVisionConfig, unet: UNet2DConditionModel,
+        unetConfig: UNet2DConditionConfig, vae: VAEDecoder, vaeConfig: AutoencoderKLConfig,
+        schedulerConfig: SchedulerConfig, safetyCheckerDirectory: URL? = nil
+    ) {
+        self.directory = directory
+        self.encoder = encoder
+        self.encoderConfig = encoderConfig
+        self.unet = unet
+        self.unetConfig = unetConfig
+        self.vae = vae
+        self.vaeConfig = vaeConfig
+        self.schedulerConfig = schedulerConfig
+        self.safetyCheckerDirectory = safetyCheckerDirectory
+    }
+
     /// `2^(len(vae.block_out_channels) − 1)`.
     public var vaeScaleFactor: Int { 1 << max(vaeConfig.blockOutChannels.count - 1, 0) }
     /// Default output side: `unet.sample_size × vae scale factor`. Like diffusers' pipeline, a `sample_size`

@@ -20,6 +20,17 @@ public enum ModelPresets {
         try AutoencoderKLConfig.decode(Data(vaeJSON.utf8), source: "<preset sd-v1 vae>")
     }
 
+    /// The pipeline's `PNDMScheduler` (scaled-linear betas 0.00085…0.012, PRK steps skipped, offset 1).
+    public static func sdV1Scheduler() throws -> SchedulerConfig {
+        try SchedulerConfig.decode(Data(schedulerJSON.utf8), source: "<preset sd-v1 scheduler>")
+    }
+
+    static let schedulerJSON = """
+        {"_class_name": "PNDMScheduler", "_diffusers_version": "0.9.0", "beta_end": 0.012,
+         "beta_schedule": "scaled_linear", "beta_start": 0.00085, "clip_sample": false, "num_train_timesteps": 1000,
+         "set_alpha_to_one": false, "skip_prk_steps": true, "steps_offset": 1, "trained_betas": null}
+        """
+
     static let clipJSON = """
         {"hidden_act": "quick_gelu", "hidden_size": 1024, "image_size": 224, "intermediate_size": 4096,
          "layer_norm_eps": 1e-05, "num_attention_heads": 16, "num_channels": 3, "num_hidden_layers": 24,

@@ -20,6 +20,7 @@ public func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, scale: 
     let d = width / heads
     let alpha = scale ?? 1 / Float(d).squareRoot()
     var out = Tensor(uninitialized: q.shape)
+    FLOPCounter.add(2 * 2 * b * heads * lq * lk * d)  // q·kᵀ and p·v
     let block = max(1, min(lq, (1 << 20) / max(lk, 1)))  // ≤ 1M scores per task
     let blocksPerHead = (lq + block - 1) / block
     let tasks = b * heads * blocksPerHead

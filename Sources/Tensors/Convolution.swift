@@ -33,6 +33,7 @@ public func conv2d(
     }
     var out = Tensor(uninitialized: [n, o, hout, wout])
     let kdim = c * kh * kw
+    FLOPCounter.add(2 * n * o * hout * wout * kdim)
     let pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0
     // Output rows per tile so that the im2col buffer holds at most ~16M floats.
     let rowsPerTile = pointwise ? hout : max(1, min(hout, (1 << 24) / max(kdim * wout, 1)))

@@ -19,6 +19,7 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) throws ->
         throw TensorError("matmul", "batch dimensions differ: \(a.shape) × \(b.shape)")
     }
     let batches = batchA.reduce(1, *)
+    FLOPCounter.add(2 * batches * m * n * k)
     var out = Tensor(uninitialized: batchA + [m, n])
     let bStride = batchB.isEmpty ? 0 : kb * n
     a.withUnsafeBufferPointer { pa in
@@ -56,6 +57,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> T
         throw TensorError("linear", "bias \(bias.shape) does not match weight \(weight.shape)")
     }
     let rows = x.count / max(inFeatures, 1)
+    FLOPCounter.add(2 * rows * outFeatures * inFeatures)
     var out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
     out.withUnsafeMutableBufferPointer { po in
         guard let po = po.baseAddress else { return }

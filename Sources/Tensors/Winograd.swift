@@ -27,6 +27,7 @@ public func conv2dWinograd3x3(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, 
     let tilesH = (hout + 1) / 2
     let tilesW = (wout + 1) / 2
     var out = Tensor(uninitialized: [n, o, hout, wout])
+    FLOPCounter.add(2 * n * o * hout * wout * c * 9)  // the direct convolution's count
 
     // U[k][o][c] = (G g Gᵀ)[k] for k = 4·row + column of the 4×4 transformed filter; eight (o, c) pairs
     // at a time, each SIMD lane one pair.
