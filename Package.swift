@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Networks", targets: ["Networks"]),
         .library(name: "Diffusion", targets: ["Diffusion"]),
         .library(name: "Safety", targets: ["Safety"]),
+        .library(name: "Parquet", targets: ["Parquet"]),
         .library(name: "Memorization", targets: ["Memorization"]),
         .library(name: "AuditStore", targets: ["AuditStore"]),
         .library(name: "VariationAudit", targets: ["VariationAudit"]),
@@ -39,6 +40,11 @@ let package = Package(
                 .linkedLibrary("openblas"), .linkedLibrary("stdc++"),
             ]
         ),
+        // Parquet page codecs: snappy (libsnappy), zstd (libzstd) and gzip (zlib), into caller buffers.
+        .target(
+            name: "CParquetCodecs",
+            linkerSettings: [.linkedLibrary("snappy"), .linkedLibrary("zstd"), .linkedLibrary("z")]
+        ),
         .target(
             name: "Tensors",
             dependencies: ["CBLAS"],
@@ -49,6 +55,8 @@ let package = Package(
             ]
         ),
         .target(name: "Checkpoints", dependencies: ["Tensors"]),
+        // Parquet files as pyarrow and pandas write them (clip-retrieval metadata): footer, row groups, columns.
+        .target(name: "Parquet", dependencies: ["CParquetCodecs", "Checkpoints"]),
         .target(name: "Imaging", dependencies: ["CImageCodecs", "Tensors", "Checkpoints"]),
         .target(name: "Networks", dependencies: ["Tensors", "Checkpoints"]),
         .target(name: "Diffusion", dependencies: ["Tensors", "Checkpoints", "Networks", "Imaging"]),
@@ -56,7 +64,8 @@ let package = Package(
         .target(
             name: "Memorization",
             dependencies: [
-                "Tensors", "Checkpoints", "Imaging", "CFaiss", .product(name: "GRDB", package: "GRDB.swift"),
+                "Tensors", "Checkpoints", "Imaging", "CFaiss", "Parquet",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
         // The SQLite audit store: runs, inputs, variations, scores, neighbours, flags, errors; queries and merges.
@@ -83,7 +92,7 @@ let package = Package(
             name: "varaudit",
             dependencies: [
                 "Tensors", "Checkpoints", "Imaging", "Networks", "Diffusion", "Safety", "Memorization",
-                "AuditStore", "VariationAudit", "Reports",
+                "AuditStore", "VariationAudit", "Reports", "Parquet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -98,6 +107,7 @@ let package = Package(
         .testTarget(name: "NetworksTests", dependencies: ["Networks", "Imaging", "TestSupport"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Networks", "Imaging", "TestSupport"]),
         .testTarget(name: "SafetyTests", dependencies: ["Safety", "Networks", "Imaging", "TestSupport"]),
+        .testTarget(name: "ParquetTests", dependencies: ["Parquet", "TestSupport"]),
         .testTarget(name: "MemorizationTests", dependencies: ["Memorization", "Imaging", "TestSupport"]),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "AuditStore", "TestSupport"]),

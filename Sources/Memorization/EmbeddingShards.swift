@@ -156,6 +156,41 @@ public struct EmbeddingShards: VectorSource, Sendable {
         return numbered.map { folder.appendingPathComponent($0.1) }
     }
 
+    /// The clip-retrieval metadata next to a folder source's shards: `DIR/metadata/metadata_{i}.parquet` (or
+    /// `DIR/metadata_{i}.parquet`) for i = 0, 1, ... without gaps, one per `img_emb_{i}.npy`; nil when the
+    /// source is a file or the folder has no such metadata.
+    public static func clipRetrievalMetadata(for source: URL) throws -> [URL]? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory), isDirectory.boolValue
+        else { return nil }
+        let nested = source.appendingPathComponent("metadata")
+        var nestedIsDirectory: ObjCBool = false
+        let folder =
+            FileManager.default.fileExists(atPath: nested.path, isDirectory: &nestedIsDirectory)
+                && nestedIsDirectory.boolValue ? nested : source
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        var numbered: [(Int, String)] = []
+        for name in names where name.hasPrefix("metadata_") && name.hasSuffix(".parquet") {
+            guard let i = Int(name.dropFirst("metadata_".count).dropLast(".parquet".count)), i >= 0 else { continue }
+            numbered.append((i, name))
+        }
+        guard !numbered.isEmpty else { return nil }
+        numbered.sort { $0.0 < $1.0 }
+        for (position, entry) in numbered.enumerated() where entry.0 != position {
+            throw MemorizationError(
+                file: folder.path,
+                "metadata_\(position).parquet is missing (found metadata_\(entry.0).parquet next)")
+        }
+        let shards = try expand(source)
+        guard shards.count == numbered.count else {
+            throw MemorizationError(
+                file: folder.path,
+                "holds \(numbered.count) metadata_{i}.parquet files but there are \(shards.count) img_emb_{i}.npy shards"
+            )
+        }
+        return numbered.map { folder.appendingPathComponent($0.1) }
+    }
+
     /// Reads shard `i` as `[rows, dimension]` Float32.
     public func read(shard i: Int) throws -> Tensor {
         let shard = shards[i]

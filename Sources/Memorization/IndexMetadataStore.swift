@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import GRDBSQLite
+import Parquet
 
 /// What `buildIndex` did, kept next to the index so that `info`, `search` and `recall` can report it.
 public struct IndexBuildInfo: Codable, Sendable, Equatable {
@@ -17,8 +19,11 @@ public struct IndexBuildInfo: Codable, Sendable, Equatable {
     public var count: Int
     /// The embedding shards, in row order (empty for in-memory builds).
     public var shards: [EmbeddingShard]
-    /// The JSONL metadata file imported, if any.
+    /// The JSONL metadata file imported, if any (for parquet metadata: the first file).
     public var metadataFile: String?
+    /// The parquet metadata files imported, in row order, and the columns kept.
+    public var metadataFiles: [String]?
+    public var metadataColumns: [String]?
     /// Rows used to train (0 for Flat and HNSW).
     public var trainingRows: Int
     /// The tuned search parameter (`nprobe` or `efSearch`) and its value, if the index has one.
@@ -160,4 +165,130 @@ public final class IndexMetadataStore: Sendable {
 /// Decodes a metadata object's text into a dictionary (for merging into JSON output).
 public func metadataObject(_ json: String) -> [String: Any] {
     (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] ?? [:]
+}
+
+/// What `IndexMetadataStore.importParquet` stored.
+public struct ParquetMetadataImport: Sendable, Equatable {
+    /// Rows stored.
+    public var rows: Int
+    /// The columns kept, in the order first seen.
+    public var columns: [String]
+    /// Nested columns (lists, structs) left out, in the order first seen.
+    public var skippedColumns: [String]
+}
+
+extension IndexMetadataStore {
+    /// Imports parquet files (clip-retrieval / img2dataset metadata) as rows `0..<expectedRows` in file order:
+    /// one JSON object per row of the columns `columns` (nil: every scalar column of each file), streamed one
+    /// row group at a time. Every footer is read first: with `shards` (one per file, in order), each file must
+    /// hold exactly its shard's rows; the total must be `expectedRows`. Errors name the files.
+    @discardableResult
+    public func importParquet(
+        files: [URL], expectedRows: Int, columns: [String]? = nil, pairedWith shards: [EmbeddingShard]? = nil
+    ) throws -> ParquetMetadataImport {
+        guard let first = files.first else { throw MemorizationError("no parquet metadata files given") }
+        var opened: [(file: ParquetFile, columns: [ParquetColumnSchema])] = []
+        var summary = ParquetMetadataImport(rows: 0, columns: [], skippedColumns: [])
+        do {
+            for url in files {
+                let file = try ParquetFile(url: url)
+                let selected = try file.columns(named: columns)
+                opened.append((file, selected))
+                for c in selected.map(\.name) where !summary.columns.contains(c) { summary.columns.append(c) }
+                for c in file.skippedColumns where !summary.skippedColumns.contains(c) && columns == nil {
+                    summary.skippedColumns.append(c)
+                }
+            }
+        } catch let error as ParquetError {
+            throw MemorizationError(error.description)
+        }
+        if let shards {
+            guard shards.count == files.count else {
+                throw MemorizationError(
+                    file: first.path, "\(files.count) metadata files for \(shards.count) embedding shards")
+            }
+            for (shard, entry) in zip(shards, opened) where entry.file.rowCount != shard.rows {
+                throw MemorizationError(
+                    file: entry.file.url.path,
+                    "has \(entry.file.rowCount) metadata rows but its embedding shard \(shard.path) has \(shard.rows)")
+            }
+        }
+        let total = opened.reduce(0) { $0 + $1.file.rowCount }
+        guard total == expectedRows else {
+            let what = files.count == 1 ? "has" : "and \(files.count - 1) more parquet files have"
+            throw MemorizationError(
+                file: first.path, "\(what) \(total) metadata rows but the embeddings have \(expectedRows)")
+        }
+        do {
+            try queue.write { db in
+                let statement = try db.makeStatement(sql: "INSERT INTO metadata(id, json) VALUES (?, ?)")
+                var id = 0
+                var text: [UInt8] = []
+                text.reserveCapacity(4096)
+                for (file, selected) in opened {
+                    for g in file.rowGroups.indices {
+                        let values = try file.readRowGroup(g, columns: selected)
+                        let writer = ParquetJSONRowWriter(columns: values)
+                        for row in 0..<file.rowGroups[g].rows {
+                            text.removeAll(keepingCapacity: true)
+                            writer.write(row: row, into: &text)
+                            try insert(statement, id: id, json: text, db: db)
+                            id += 1
+                        }
+                    }
+                }
+            }
+        } catch let error as ParquetError {
+            throw MemorizationError(error.description)
+        }
+        summary.rows = total
+        return summary
+    }
+
+    /// The parquet files of a folder, in row order: by `i` when every name ends in `_{i}.parquet`
+    /// (clip-retrieval's `metadata_{i}.parquet`), otherwise by name.
+    public static func parquetFiles(in folder: URL) throws -> [URL] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+                .filter { $0.hasSuffix(".parquet") && !$0.hasPrefix(".") }
+        } catch {
+            throw MemorizationError(file: folder.path, "cannot list the folder: \(error.localizedDescription)")
+        }
+        guard !names.isEmpty else { throw MemorizationError(file: folder.path, "folder holds no .parquet files") }
+        let numbers = names.map { name -> Int? in
+            let stem = name.dropLast(".parquet".count)
+            guard let underscore = stem.lastIndex(of: "_") else { return nil }
+            return Int(stem[stem.index(after: underscore)...])
+        }
+        let sorted: [String]
+        if numbers.allSatisfy({ $0 != nil }) {
+            sorted = zip(names, numbers).sorted { ($0.1 ?? 0, $0.0) < ($1.1 ?? 0, $1.0) }.map(\.0)
+        } else {
+            sorted = names.sorted()
+        }
+        return sorted.map { folder.appendingPathComponent($0) }
+    }
+}
+
+/// Inserts one metadata row through SQLite's own binding calls: building `StatementArguments` for every row
+/// took a third of the import's time.
+private func insert(_ statement: Statement, id: Int, json: [UInt8], db: Database) throws {
+    guard json.count < Int(Int32.max) else { throw MemorizationError("metadata row \(id) is over 2 GB of JSON") }
+    let raw = statement.sqliteStatement
+    sqlite3_reset(raw)
+    var code = sqlite3_bind_int64(raw, 1, Int64(id))
+    if code == SQLITE_OK {
+        code = json.withUnsafeBufferPointer { p in
+            p.withMemoryRebound(to: CChar.self) { c in
+                sqlite3_bind_text(
+                    raw, 2, c.baseAddress, Int32(c.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+            }
+        }
+    }
+    if code == SQLITE_OK { code = sqlite3_step(raw) }
+    guard code == SQLITE_DONE else {
+        throw MemorizationError(
+            "metadata row \(id): SQLite error \(code): \(String(cString: sqlite3_errmsg(db.sqliteConnection)))")
+    }
 }

@@ -60,11 +60,26 @@ public struct ConceptSetProvenance: Sendable, Equatable, Codable {
     public var sha256: String?
     /// Free text: how the set was made.
     public var note: String?
+    /// The weights file of the CLIP model whose text tower embedded the set's text concepts, if any.
+    public var textModel: String?
+    /// SHA-256 of `textModel`: text concepts from another CLIP model are refused (lowercase hex).
+    public var textModelSHA256: String?
 
-    public init(source: String, sha256: String? = nil, note: String? = nil) {
+    public init(
+        source: String, sha256: String? = nil, note: String? = nil, textModel: String? = nil,
+        textModelSHA256: String? = nil
+    ) {
         self.source = source
         self.sha256 = sha256
         self.note = note
+        self.textModel = textModel
+        self.textModelSHA256 = textModelSHA256
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case source, sha256, note
+        case textModel = "text_model"
+        case textModelSHA256 = "text_model_sha256"
     }
 }
 

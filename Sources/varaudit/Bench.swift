@@ -1,6 +1,8 @@
 import ArgumentParser
 import Checkpoints
+import Diffusion
 import Foundation
+import Imaging
 import Networks
 import Tensors
 
@@ -10,14 +12,20 @@ extension VarAudit {
         static let configuration = CommandConfiguration(
             abstract: "Time a component at full SD v1 size with random weights (use a release build).",
             discussion: """
-                Prints seconds per call: the minimum over --runs timed calls after one warm-up call. \
+                Prints seconds per call: the minimum over --runs timed calls after one warm-up call, the \
+                effective GFLOP/s (the reference operation count of one call — GEMMs, attention and every \
+                convolution counted as direct convolution — divided by that time) and the peak RSS. \
                 clip: ViT-L/14 image encoder on [batch, 3, 224, 224]. unet: one UNet call on latents \
-                [batch, 4, size/8, size/8] (batch 2 = one guided step). vae: VAE decode to size×size. \
+                [batch, 4, size/8, size/8] (batch 2 = one guided step). step: one guided step with the \
+                scheduler (UNet on both halves, guidance, PNDM update). vae: VAE decode to size×size. audit: one \
+                variation end to end (encode, --steps steps, decode, and the CLIP pass of the checks). \
                 tools/bench/ runs the same through PyTorch and prints the ratio.
                 """
         )
 
-        enum Component: String, ExpressibleByArgument, CaseIterable { case clip, unet, vae, index }
+        enum Component: String, ExpressibleByArgument, CaseIterable {
+            case clip, unet, step, vae, audit, index, parquet
+        }
         enum Preset: String, ExpressibleByArgument, CaseIterable { case sdV1 = "sd-v1" }
 
         @Option(help: "Component: \(Component.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -40,6 +48,15 @@ extension VarAudit {
 
         @Option(help: "index: vector dimension.")
         var dim = 768
+
+        @Option(help: "parquet: rows of the generated metadata file.")
+        var rows = 1_000_000
+
+        @Option(help: "parquet: a parquet file to read and import instead of a generated one.")
+        var file: String?
+
+        @Option(help: "audit: denoising steps of the variation.")
+        var steps = 50
 
         @Option(help: "Timed runs (the minimum is reported).")
         var runs = 3
@@ -64,12 +81,13 @@ extension VarAudit {
 
         func run() throws {
             if component == .index { return try runIndexBenchmark() }
+            if component == .parquet { return try runParquetBenchmark() }
             if let threads {
                 kernelThreadCount = threads
             }
             let b = batch ?? (component == .unet ? 2 : 1)
             let call = try makeCall(batch: b)
-            _ = try call()  // warm-up
+            let (_, flops) = try FLOPCounter.measure { try call() }  // warm-up, counting operations
             var times: [Double] = []
             for _ in 0..<runs {
                 let start = DispatchTime.now().uptimeNanoseconds
@@ -78,19 +96,22 @@ extension VarAudit {
             }
             let best = times.min() ?? 0
             let rss = peakResidentMegabytes()
+            let gflops = flops / 1e9
             if json {
                 try printJSON([
                     "component": component.rawValue, "preset": preset.rawValue, "seconds": best, "all_seconds": times,
-                    "runs": runs, "batch": b, "size": component == .clip ? 224 : size,
+                    "runs": runs, "batch": b, "size": component == .clip ? 224 : size, "gflop": gflops,
+                    "gflop_per_second": best > 0 ? gflops / best : 0,
                     "threads": threads ?? kernelThreadCount, "peak_rss_mb": rss, "weights": model ?? "random",
                     "rss_anon_mb": procStatusMegabytes("RssAnon"), "rss_file_mb": procStatusMegabytes("RssFile"),
                 ])
             } else {
                 print(
                     String(
-                        format: "%@ (%@, batch %d): %.4f s per call (min of %d; peak RSS %.0f MB, of which now "
-                            + "%.0f MB allocated and %.0f MB mapped from files)", component.rawValue, preset.rawValue,
-                        b, best, runs, rss, procStatusMegabytes("RssAnon"), procStatusMegabytes("RssFile")))
+                        format: "%@ (%@, batch %d): %.4f s per call (min of %d); %.1f GFLOP → %.1f GFLOP/s; peak RSS "
+                            + "%.0f MB, of which now %.0f MB allocated and %.0f MB mapped from files",
+                        component.rawValue, preset.rawValue, b, best, runs, gflops, best > 0 ? gflops / best : 0, rss,
+                        procStatusMegabytes("RssAnon"), procStatusMegabytes("RssFile")))
             }
         }
 
@@ -125,10 +146,72 @@ extension VarAudit {
                 let scale = 1 << (config.blockOutChannels.count - 1)
                 let z = randomInput([b, config.latentChannels, size / scale, size / scale])
                 return { try vae.decode(z) }
-            case .index:
-                throw ValidationError("the index benchmark is not a timed call")
+            case .step:
+                let (config, weights) = try source("unet", preset: ModelPresets.sdV1UNet) { try $0.unetConfig() }
+                let unet = try UNet2DConditionModel(config: config, weights: weights)
+                let schedulerConfig =
+                    try model.map {
+                        try DiffusersPipelineFolder(url: URL(fileURLWithPath: $0)).schedulerConfig()
+                    } ?? ModelPresets.sdV1Scheduler()
+                let latents = randomInput([b, config.inChannels, size / 8, size / 8])
+                let context = try concat(
+                    [
+                        Tensor(zeros: [b, 1, config.crossAttentionDim[0]]),
+                        randomInput([b, 1, config.crossAttentionDim[0]]),
+                    ],
+                    axis: 0)
+                return {
+                    var scheduler = try makeScheduler(kind: nil, config: schedulerConfig, eta: 0)
+                    try scheduler.setTimesteps(50)
+                    var random = TorchCPURandomSource(seed: 0)
+                    let t = scheduler.timesteps[0]
+                    let input = try scheduler.scaleModelInput(try concat([latents, latents], axis: 0), timestep: t)
+                    let eps = try unet(input, timestep: scheduler.modelTimestep(t), encoderHiddenStates: context)
+                    let uncond = try eps.slice(batch: 0..<b)
+                    let cond = try eps.slice(batch: b..<(2 * b))
+                    let guided = try add(uncond, scale(sub(cond, uncond), 3))
+                    return try scheduler.step(modelOutput: guided, timestep: t, sample: latents, random: &random)
+                }
+            case .audit:
+                let pipeline = try benchPipeline()
+                var settings = ImageVariationPipeline.Configuration()
+                settings.variations = b
+                settings.steps = steps
+                settings.height = size
+                settings.width = size
+                let pixels = (0..<(size * size * 3)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 24) }
+                let image = try RGBImage(width: size, height: size, pixels: pixels)
+                let check = CLIPProcessorSettings.square(pipeline.encoderConfig.imageSize)
+                return {
+                    let output = try pipeline.generate(image, configuration: settings)
+                    // The checks' CLIP pass (the safety checker's tower is the image encoder's).
+                    let x = try concat(
+                        output.images.map {
+                            try Preprocess.clip($0, settings: check).reshaped([1] + [3, 224, 224])
+                        }, axis: 0)
+                    return try pipeline.encoder(x).imageEmbeds
+                }
+            case .index, .parquet:
+                throw ValidationError("the \(component.rawValue) benchmark is not a timed call")
             }
         }
+    }
+}
+
+extension VarAudit.Bench {
+    /// The whole pipeline at the preset's sizes (or `--model`'s), with made-up weights unless `--model`.
+    func benchPipeline() throws -> ImageVariationPipeline {
+        if let model { return try ImageVariationPipeline.load(directory: URL(fileURLWithPath: model)) }
+        let encoderConfig = try ModelPresets.clipViTL14()
+        let unetConfig = try ModelPresets.sdV1UNet()
+        let vaeConfig = try ModelPresets.sdV1VAE()
+        return ImageVariationPipeline(
+            directory: URL(fileURLWithPath: "<random sd-v1>"),
+            encoder: try CLIPVisionEncoder(config: encoderConfig, weights: .random(seed: 1)),
+            encoderConfig: encoderConfig,
+            unet: try UNet2DConditionModel(config: unetConfig, weights: .random(seed: 2)), unetConfig: unetConfig,
+            vae: try VAEDecoder(config: vaeConfig, weights: .random(seed: 3)), vaeConfig: vaeConfig,
+            schedulerConfig: try ModelPresets.sdV1Scheduler())
     }
 }
 

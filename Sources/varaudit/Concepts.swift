@@ -28,6 +28,9 @@ extension VarAudit {
             guard let source = set?.provenance?.source else {
                 throw RuntimeError("\(setPath) names no checker in its provenance: give --checker DIR")
             }
+            if source == set?.provenance?.textModel {
+                throw RuntimeError("\(setPath) was made from texts without a checker: give --checker DIR")
+            }
             let weights = URL(fileURLWithPath: source)
             guard FileManager.default.fileExists(atPath: weights.path) else {
                 throw RuntimeError(
@@ -178,13 +181,19 @@ extension VarAudit.Concepts {
                     "embedding_size": s.embeddingSize ?? 0, "concepts": list,
                 ]
                 if let p = s.provenance {
-                    top["provenance"] = ["source": p.source, "sha256": p.sha256 ?? "", "note": p.note ?? ""]
+                    var provenance = ["source": p.source, "sha256": p.sha256 ?? "", "note": p.note ?? ""]
+                    if let m = p.textModel { provenance["text_model"] = m }
+                    if let h = p.textModelSHA256 { provenance["text_model_sha256"] = h }
+                    top["provenance"] = provenance
                 }
                 return try printJSON(top)
             }
             print("\(set): \(s.name)\(s.description.map { " — \($0)" } ?? "")")
             print("  adjustment \(s.adjustment), embedding size \(s.embeddingSize ?? 0)")
             if let p = s.provenance { print("  source \(p.source)\(p.sha256.map { " sha256 \($0)" } ?? "")") }
+            if let m = s.provenance?.textModel {
+                print("  text concepts from CLIP \(m)\(s.provenance?.textModelSHA256.map { " sha256 \($0)" } ?? "")")
+            }
             for kind in kinds {
                 for (i, c) in s.indexed(kind) {
                     let place =
@@ -201,16 +210,24 @@ extension VarAudit.Concepts {
         }
     }
 
-    /// `concepts add`: a concept from example images.
+    /// `concepts add`: a concept from example images or from texts.
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add a concept to a set from example images (mean of their normalized embeddings).",
+            abstract: "Add a concept to a set from example images or texts (mean of their normalized embeddings).",
             discussion: """
                 The images given with --input or found in --inputs (PNG/JPEG, not recursive) are embedded by the checker's vision tower and \
                 projection; the concept's embedding is the mean of the L2-normalized embeddings, written inline. \
-                A set file that does not exist yet is created.
+                A set file that does not exist yet is created. With --text (repeatable) or --texts FILE and \
+                --clip DIR, the texts are embedded by that CLIP model's text tower and text_projection instead \
+                (the checker's concepts live in CLIP ViT-L/14's shared image-text space); the set's provenance \
+                records the CLIP weights' SHA-256, and texts embedded by another CLIP model are refused, as is a \
+                model whose projection width differs from the set's (or from --checker's). The threshold of a \
+                text concept defaults to \(defaultTextThreshold); tune it with `concepts calibrate`.
                 """
         )
+
+        /// The threshold of a concept made from texts when --threshold is not given.
+        static let defaultTextThreshold: Float = 0.2
 
         @Option(help: "The concept-set file to extend (created if missing).")
         var set: String
@@ -223,8 +240,10 @@ extension VarAudit.Concepts {
         @Option(name: .customLong("images"), help: .hidden)  // the old spelling of --inputs, for one release
         var legacyImages: String?
 
-        @Option(help: "Cosine-similarity threshold.")
-        var threshold: Float
+        @OptionGroup var text: TextOptions
+
+        @Option(help: "Cosine-similarity threshold (required with images; default 0.2 with texts).")
+        var threshold: Float?
 
         @Option(help: "concept or special.")
         var kind: ConceptKind = .concept
@@ -240,12 +259,20 @@ extension VarAudit.Concepts {
         var disabled = false
 
         func validate() throws {
-            if !threshold.isFinite { throw ValidationError("--threshold must be finite") }
+            if let threshold, !threshold.isFinite { throw ValidationError("--threshold must be finite") }
             if name.isEmpty { throw ValidationError("--name must not be empty") }
-            if input.isEmpty && legacyImages == nil { throw InputOptions.missing }
+            let images = !(input.isEmpty && legacyImages == nil)
+            if images && !text.isEmpty {
+                throw ValidationError("give example images (--input/--inputs) or texts (--text/--texts), not both")
+            }
+            try text.validate(required: false)
+            if text.isEmpty && !images { throw InputOptions.missing }
+            if images && threshold == nil { throw ValidationError("--threshold is required with images") }
         }
 
         func run() throws {
+            if !text.isEmpty { return try runText() }
+            let threshold = self.threshold ?? 0  // validate() requires it with images
             let url = URL(fileURLWithPath: set)
             let existing = FileManager.default.fileExists(atPath: url.path) ? try ConceptSet.load(url: url) : nil
             let model = try VarAudit.Concepts.checker(checker, for: existing, setPath: set)
@@ -272,6 +299,58 @@ extension VarAudit.Concepts {
             try target.validate(embeddingSize: model.embeddingSize)
             try target.write(to: url)
             print("added \(kind.rawValue) \(name) to \(set) from \(files.count) image\(files.count == 1 ? "" : "s")")
+        }
+
+        /// The text path: mean of the normalized text embeddings of `--clip`, with the model recorded.
+        func runText() throws {
+            let url = URL(fileURLWithPath: set)
+            let existing = FileManager.default.fileExists(atPath: url.path) ? try ConceptSet.load(url: url) : nil
+            let model = try checker.map { try SafetyChecker(directory: URL(fileURLWithPath: $0)) }
+            let embedded = try text.embed(normalize: true)
+            let hash = try embedded.weightsSHA256()
+            if let recorded = existing?.provenance?.textModelSHA256, recorded != hash {
+                let place = existing?.provenance?.textModel.map { " (\($0))" } ?? ""
+                throw RuntimeError(
+                    "\(set): its text concepts were embedded by the CLIP model with weights SHA-256 \(recorded)"
+                        + "\(place), but \(embedded.weights.path) has SHA-256 \(hash): embeddings of different CLIP "
+                        + "models are not comparable")
+            }
+            if let size = existing?.embeddingSize { try embedded.requireDimension(size, for: "the concept set \(set)") }
+            if let model { try embedded.requireDimension(model.embeddingSize, for: "the checker's projection") }
+            var target =
+                existing
+                ?? ConceptSet(name: url.deletingPathExtension().lastPathComponent, concepts: [], source: url.path)
+            if target.concepts.contains(where: { $0.name == name }) {
+                throw RuntimeError("\(set) already has a concept named \(name)")
+            }
+            var provenance: ConceptSetProvenance
+            if let p = target.provenance {
+                provenance = p
+            } else if let model {
+                provenance = ConceptSetProvenance(
+                    source: model.weightsURL.path, sha256: try Digest.sha256(fileAt: model.weightsURL),
+                    note: "embeddings made with this checker and text concepts with a CLIP text tower by "
+                        + "varaudit concepts add")
+            } else {
+                provenance = ConceptSetProvenance(
+                    source: embedded.weights.path, sha256: hash,
+                    note: "text concepts embedded by this CLIP model's text tower by varaudit concepts add --text")
+            }
+            provenance.textModel = embedded.weights.path
+            provenance.textModelSHA256 = hash
+            target.provenance = provenance
+            let count = embedded.texts.count
+            var mean = [Float](repeating: 0, count: embedded.dimension)
+            for r in 0..<count {
+                for (i, v) in embedded.row(r).enumerated() { mean[i] += v / Float(count) }
+            }
+            target.concepts.append(
+                Concept(
+                    name: name, kind: kind, threshold: threshold ?? Self.defaultTextThreshold, enabled: !disabled,
+                    embedding: mean))
+            try target.validate(embeddingSize: model?.embeddingSize)
+            try target.write(to: url)
+            print("added \(kind.rawValue) \(name) to \(set) from \(count) text\(count == 1 ? "" : "s")")
         }
     }
 

@@ -6,20 +6,24 @@ import Networks
 import Tensors
 
 extension VarAudit {
-    /// `varaudit embed`: CLIP image embeddings of images, as a `.npy` matrix.
+    /// `varaudit embed`: CLIP image embeddings of images, or CLIP text embeddings of texts, as a `.npy` matrix.
     struct Embed: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Embed images with a CLIP image encoder; writes float32 [N, projection_dim] to a .npy file.",
+            abstract: "Embed images (or texts) with CLIP; writes float32 [N, projection_dim] to a .npy file.",
             discussion: """
                 Rows are in input order: every --input in the order given, then the images of each --inputs DIR \
                 sorted by file name (.png, .jpg, .jpeg). The values are the encoder's raw image_embeds (as \
                 the image-variations pipeline conditions on them) unless --normalize asks for unit L2 rows. \
-                Nothing is written unless every image was embedded.
+                Nothing is written unless every image was embedded. Texts instead of images: --clip DIR with \
+                --text TEXT (repeatable) and/or --texts FILE (one per line); rows are the --text values, then the \
+                file's lines, embedded by CLIP's text tower and text_projection (text_embeds).
                 """
         )
 
         @Option(help: "Encoder folder (config.json + weights) or a diffusers pipeline folder (its image_encoder/).")
-        var encoder: String
+        var encoder: String?
+
+        @OptionGroup var text: TextOptions
 
         @OptionGroup var input: InputOptions
 
@@ -45,13 +49,30 @@ extension VarAudit {
         var out: String
 
         func validate() throws {
-            if input.isEmpty && legacyImages.isEmpty && legacyDirectories.isEmpty { throw InputOptions.missing }
+            let images = !(input.isEmpty && legacyImages.isEmpty && legacyDirectories.isEmpty)
+            if images && !text.isEmpty {
+                throw ValidationError("give images (--input/--inputs) or texts (--text/--texts), not both")
+            }
+            try text.validate(required: false)
+            if !text.isEmpty && encoder != nil {
+                throw ValidationError("texts are embedded by --clip DIR; --encoder is the image encoder")
+            }
+            if text.isEmpty && encoder == nil {
+                throw ValidationError("give --encoder DIR with images, or --clip DIR with --text/--texts")
+            }
+            if text.isEmpty && !images { throw InputOptions.missing }
             if batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
         }
 
         func run() throws {
+            if !text.isEmpty {
+                let embedded = try text.embed(normalize: normalize)
+                try AtomicFile.write(to: URL(fileURLWithPath: out)) { try NPY.write(embedded.rows, to: $0) }
+                FileHandle.standardError.write(Data("wrote \(out) \(embedded.rows.shape)\n".utf8))
+                return
+            }
             let inputs = try input.urls(legacyFiles: legacyImages, legacyDirectories: legacyDirectories).map(\.path)
-            let loaded = try CLIPVisionEncoder.load(directory: URL(fileURLWithPath: encoder))
+            let loaded = try CLIPVisionEncoder.load(directory: URL(fileURLWithPath: encoder ?? ""))
             let size = loaded.config.imageSize
             let settings = loaded.preprocessor.map(CLIPProcessorSettings.init) ?? .square(size)
             var rows: [Tensor] = []

@@ -20,6 +20,7 @@ struct VarAudit: ParsableCommand {
             SafetyCheck.self,
             Concepts.self,
             Embed.self,
+            Tokenize.self,
             IndexCommand.self,
             PreprocessImages.self,
             Inspect.self,
