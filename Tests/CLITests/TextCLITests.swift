@@ -148,6 +148,28 @@ struct TextCLITests {
             .map(\.floatValue) ?? []
         #expect(maxAbsDifference(values, mean) <= 1e-6)
 
+        // Used by `safety`, the text concept scores exactly as the same vector written into a set by hand.
+        let byHand = dir.appendingPathComponent("by-hand.json")
+        let inline = mean.map { "\($0)" }.joined(separator: ", ")
+        try Data(
+            #"{"concepts": [{"name": "weapon", "threshold": 0.2, "embedding": [\#(inline)]}]}"#.utf8
+        ).write(to: byHand)
+        let images = ["photos/chelsea.png", "photos/coffee.png", "safety/images/gradient.png"].flatMap {
+            ["--input", Fixtures.url($0).path]
+        }
+        let fromText = try Fixtures.runTool(["safety", "--checker", checker, "--concepts", set, "--json"] + images)
+        let fromHand = try Fixtures.runTool(
+            ["safety", "--checker", checker, "--concepts", byHand.path, "--json"] + images)
+        #expect(fromText.status == 0 && fromHand.status == 0, "\(fromText.stderr) \(fromHand.stderr)")
+        let textScores = (try json(fromText) as? [[String: Any]] ?? []).map { $0["concepts"] as? [[String: Any]] ?? [] }
+        let handScores = (try json(fromHand) as? [[String: Any]] ?? []).map { $0["concepts"] as? [[String: Any]] ?? [] }
+        #expect(textScores.count == 3)
+        for (a, b) in zip(textScores, handScores) {
+            #expect(a.count == 1 && b.count == 1)
+            #expect(a.first?["score"] as? Double == b.first?["score"] as? Double)
+            #expect(a.first?["similarity"] as? Double == b.first?["similarity"] as? Double)
+        }
+
         // A second text concept from the same model, with a threshold.
         let second = try Fixtures.runTool([
             "concepts", "add", "--set", set, "--name", "mouse", "--text", "Mickey Mouse", "--clip", tinyA,
