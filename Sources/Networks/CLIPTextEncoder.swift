@@ -2,33 +2,6 @@ import Checkpoints
 import Foundation
 import Tensors
 
-/// `CLIPEncoderLayer` of the text tower: pre-LN, with causal self-attention (a token attends to itself and the
-/// tokens before it).
-struct CLIPTextLayer {
-    let norm1, norm2: LayerNorm
-    let attn: CLIPAttention
-    let fc1, fc2: Linear
-    let act: HiddenActivation
-
-    init(_ w: WeightBinder, config: CLIPTextConfig, act: HiddenActivation) throws {
-        let eps = Float(config.layerNormEps)
-        let hidden = config.hiddenSize
-        norm1 = try LayerNorm(w.scoped("layer_norm1"), size: hidden, eps: eps)
-        norm2 = try LayerNorm(w.scoped("layer_norm2"), size: hidden, eps: eps)
-        attn = try CLIPAttention(w.scoped("self_attn"), hidden: hidden, heads: config.numAttentionHeads)
-        fc1 = try Linear(w.scoped("mlp.fc1"), inFeatures: hidden, outFeatures: config.intermediateSize)
-        fc2 = try Linear(w.scoped("mlp.fc2"), inFeatures: config.intermediateSize, outFeatures: hidden)
-        self.act = act
-    }
-
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let n = try norm1(x)
-        let a = try attn.out(causalAttention(attn.q(n), attn.k(n), attn.v(n), heads: attn.heads))
-        let h = try add(x, a)  // [B, L, hidden]
-        return try add(h, fc2(act(fc1(norm2(h)))))
-    }
-}
-
 /// Multi-head attention with a causal mask: `q`, `k`, `v` `[B, L, H·D]` (heads side by side), each head
 /// `softmax(q_h·k_hᵀ/√D + mask)·v_h` where the mask hides keys after the query. Result `[B, L, H·D]`.
 func causalAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int) throws -> Tensor {
@@ -82,7 +55,7 @@ public struct CLIPTextTransformer: Sendable {
     let tokenEmbedding: Tensor  // [vocab, hidden]
     let positionEmbedding: Tensor  // [max positions, hidden]
     let finalNorm: LayerNorm
-    let layers: [CLIPTextLayer]
+    let layers: [CLIPEncoderLayer]
 
     /// Binds the tower's weights under `w` (keys `embeddings.*`, `encoder.layers.N.*`, `final_layer_norm.*`).
     public init(config: CLIPTextConfig, weights w: WeightBinder) throws {
@@ -95,7 +68,9 @@ public struct CLIPTextTransformer: Sendable {
         w.ignore("embeddings.position_ids")  // an int64 buffer checkpoints before transformers 4.31 carry
         finalNorm = try LayerNorm(w.scoped("final_layer_norm"), size: hidden, eps: Float(config.layerNormEps))
         layers = try (0..<config.numHiddenLayers).map {
-            try CLIPTextLayer(w.scoped("encoder.layers.\($0)"), config: config, act: act)
+            try CLIPEncoderLayer(
+                w.scoped("encoder.layers.\($0)"), hidden: config.hiddenSize, intermediate: config.intermediateSize,
+                heads: config.numAttentionHeads, eps: config.layerNormEps, act: act, causal: true)
         }
     }
 

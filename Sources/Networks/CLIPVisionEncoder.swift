@@ -48,26 +48,33 @@ struct CLIPAttention {
     }
 }
 
-/// transformers `CLIPEncoderLayer` (pre-LN): `x += attn(LN1 x)`, then `x += fc2(act(fc1(LN2 x)))`.
+/// transformers `CLIPEncoderLayer` (pre-LN): `x += attn(LN1 x)`, then `x += fc2(act(fc1(LN2 x)))`. The text
+/// tower's layers are the same with causal self-attention (a token sees itself and the tokens before it).
 struct CLIPEncoderLayer {
     let norm1, norm2: LayerNorm
     let attn: CLIPAttention
     let fc1, fc2: Linear
     let act: HiddenActivation
+    let causal: Bool
 
-    init(_ w: WeightBinder, config: CLIPVisionConfig, act: HiddenActivation) throws {
-        let eps = Float(config.layerNormEps)
-        let hidden = config.hiddenSize
-        norm1 = try LayerNorm(w.scoped("layer_norm1"), size: hidden, eps: eps)
-        norm2 = try LayerNorm(w.scoped("layer_norm2"), size: hidden, eps: eps)
-        attn = try CLIPAttention(w.scoped("self_attn"), hidden: hidden, heads: config.numAttentionHeads)
-        fc1 = try Linear(w.scoped("mlp.fc1"), inFeatures: hidden, outFeatures: config.intermediateSize)
-        fc2 = try Linear(w.scoped("mlp.fc2"), inFeatures: config.intermediateSize, outFeatures: hidden)
+    init(
+        _ w: WeightBinder, hidden: Int, intermediate: Int, heads: Int, eps: Double, act: HiddenActivation,
+        causal: Bool = false
+    ) throws {
+        norm1 = try LayerNorm(w.scoped("layer_norm1"), size: hidden, eps: Float(eps))
+        norm2 = try LayerNorm(w.scoped("layer_norm2"), size: hidden, eps: Float(eps))
+        attn = try CLIPAttention(w.scoped("self_attn"), hidden: hidden, heads: heads)
+        fc1 = try Linear(w.scoped("mlp.fc1"), inFeatures: hidden, outFeatures: intermediate)
+        fc2 = try Linear(w.scoped("mlp.fc2"), inFeatures: intermediate, outFeatures: hidden)
         self.act = act
+        self.causal = causal
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let h = try add(x, attn(norm1(x)))  // [B, L, hidden]
+        let n = try norm1(x)
+        let a =
+            causal ? try attn.out(causalAttention(attn.q(n), attn.k(n), attn.v(n), heads: attn.heads)) : try attn(n)
+        let h = try add(x, a)  // [B, L, hidden]
         return try add(h, fc2(act(fc1(norm2(h)))))
     }
 }
@@ -104,7 +111,9 @@ public struct CLIPVisionTransformer: Sendable {
         preNorm = try LayerNorm(w.scoped("pre_layrnorm"), size: hidden, eps: Float(config.layerNormEps))
         postNorm = try LayerNorm(w.scoped("post_layernorm"), size: hidden, eps: Float(config.layerNormEps))
         layers = try (0..<config.numHiddenLayers).map {
-            try CLIPEncoderLayer(w.scoped("encoder.layers.\($0)"), config: config, act: act)
+            try CLIPEncoderLayer(
+                w.scoped("encoder.layers.\($0)"), hidden: config.hiddenSize, intermediate: config.intermediateSize,
+                heads: config.numAttentionHeads, eps: config.layerNormEps, act: act)
         }
     }
 
