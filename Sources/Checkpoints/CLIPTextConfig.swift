@@ -51,33 +51,13 @@ public struct CLIPTextConfig: CheckpointConfig, Equatable {
     public var isComposite = false
 
     public init(from decoder: any Decoder) throws {
-        let top = try decoder.container(keyedBy: AnyKey.self)
-        let composite = top.contains(AnyKey("text_config")) || top.contains(AnyKey("text_config_dict"))
-        var sources: [KeyedDecodingContainer<CodingKeys>] = []
-        if composite {
-            for name in ["text_config_dict", "text_config"] {
-                let k = AnyKey(name)
-                if top.contains(k), !(try top.decodeNil(forKey: k)) {
-                    sources.append(try top.nestedContainer(keyedBy: CodingKeys.self, forKey: k))
-                }
-            }
-        } else {
-            sources = [try decoder.container(keyedBy: CodingKeys.self)]
-        }
-        func field<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
-            for s in sources {
-                if let v = try s.decodeIfPresent(T.self, forKey: key) { return v }
-            }
-            return fallback
-        }
-        isComposite = composite
+        let fields = try TowerFields<CodingKeys>(decoder, tower: "text")
+        func field<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T { try fields.field(key, fallback) }
+        isComposite = fields.isComposite
         vocabSize = try field(.vocabSize, 49408)
         hiddenSize = try field(.hiddenSize, 512)
         intermediateSize = try field(.intermediateSize, 2048)
-        projectionDim =
-            composite
-            ? try top.decodeIfPresent(Int.self, forKey: AnyKey("projection_dim")) ?? 512
-            : try field(.projectionDim, 512)
+        projectionDim = try fields.projectionDim(.projectionDim)
         numHiddenLayers = try field(.numHiddenLayers, 12)
         numAttentionHeads = try field(.numAttentionHeads, 8)
         maxPositionEmbeddings = try field(.maxPositionEmbeddings, 77)

@@ -43,31 +43,11 @@ public struct CLIPVisionConfig: CheckpointConfig, Equatable {
     }
 
     public init(from decoder: any Decoder) throws {
-        let top = try decoder.container(keyedBy: AnyKey.self)
-        let composite = top.contains(AnyKey("vision_config")) || top.contains(AnyKey("vision_config_dict"))
-        var sources: [KeyedDecodingContainer<CodingKeys>] = []
-        if composite {
-            for name in ["vision_config_dict", "vision_config"] {
-                let k = AnyKey(name)
-                if top.contains(k), !(try top.decodeNil(forKey: k)) {
-                    sources.append(try top.nestedContainer(keyedBy: CodingKeys.self, forKey: k))
-                }
-            }
-        } else {
-            sources = [try decoder.container(keyedBy: CodingKeys.self)]
-        }
-        func field<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
-            for s in sources {
-                if let v = try s.decodeIfPresent(T.self, forKey: key) { return v }
-            }
-            return fallback
-        }
+        let fields = try TowerFields<CodingKeys>(decoder, tower: "vision")
+        func field<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T { try fields.field(key, fallback) }
         hiddenSize = try field(.hiddenSize, 768)
         intermediateSize = try field(.intermediateSize, 3072)
-        projectionDim =
-            composite
-            ? try top.decodeIfPresent(Int.self, forKey: AnyKey("projection_dim")) ?? 512
-            : try field(.projectionDim, 512)
+        projectionDim = try fields.projectionDim(.projectionDim)
         numHiddenLayers = try field(.numHiddenLayers, 12)
         numAttentionHeads = try field(.numAttentionHeads, 12)
         numChannels = try field(.numChannels, 3)

@@ -180,3 +180,43 @@ extension KeyedDecodingContainer {
         return many
     }
 }
+
+/// Where a CLIP tower's config fields are read from: a composite `CLIPConfig`'s `NAME_config_dict` (the legacy
+/// key, which wins) then `NAME_config`, or the top level of the tower's own config.
+struct TowerFields<Keys: CodingKey> {
+    let sources: [KeyedDecodingContainer<Keys>]
+    /// Whether the JSON was a composite `CLIPConfig`.
+    let isComposite: Bool
+    private let top: KeyedDecodingContainer<AnyKey>
+
+    init(_ decoder: any Decoder, tower: String) throws {
+        let top = try decoder.container(keyedBy: AnyKey.self)
+        self.top = top
+        isComposite = top.contains(AnyKey("\(tower)_config")) || top.contains(AnyKey("\(tower)_config_dict"))
+        var sources: [KeyedDecodingContainer<Keys>] = []
+        if isComposite {
+            for name in ["\(tower)_config_dict", "\(tower)_config"] {
+                let k = AnyKey(name)
+                if top.contains(k), !(try top.decodeNil(forKey: k)) {
+                    sources.append(try top.nestedContainer(keyedBy: Keys.self, forKey: k))
+                }
+            }
+        } else {
+            sources = [try decoder.container(keyedBy: Keys.self)]
+        }
+        self.sources = sources
+    }
+
+    /// `projection_dim`: the composite config's top-level value (default 512), else the tower's own field.
+    func projectionDim(_ key: Keys) throws -> Int {
+        isComposite ? try top.decodeIfPresent(Int.self, forKey: AnyKey("projection_dim")) ?? 512 : try field(key, 512)
+    }
+
+    /// The first source's value for `key`, else `fallback`.
+    func field<T: Decodable>(_ key: Keys, _ fallback: T) throws -> T {
+        for s in sources {
+            if let v = try s.decodeIfPresent(T.self, forKey: key) { return v }
+        }
+        return fallback
+    }
+}
