@@ -106,7 +106,7 @@ extension VarAudit {
                 s.count >= n ? String(s.prefix(n)) : s + String(repeating: " ", count: n - s.count)
             }
             var lines = [
-                "run  input                          k  memorization neighbor   to input top concept        flags"
+                "run  input                          k  memorization neighbor   to input top concept                  flags"
             ]
             for r in results {
                 let top = r.concepts.max { $0.score < $1.score }
@@ -117,7 +117,7 @@ extension VarAudit {
                     pad("\(r.run)", 4), pad(name, 30), pad("\(r.variation.k)", 2),
                     pad(f(r.variation.memorizationScore), 12), pad(neighbor, 10),
                     pad(f(r.variation.inputSimilarity), 8),
-                    pad(concept, 18), r.flags.joined(separator: ","),
+                    pad(concept, 28), r.flags.joined(separator: ","),
                 ]
                 lines.append(cells.joined(separator: " "))
             }
