@@ -1,12 +1,14 @@
-"""Times a component through PyTorch and through `varaudit bench` on the same machine; prints the ratio.
+"""Times a component through PyTorch, OpenVINO and `varaudit bench` on the same machine; prints the ratios.
 
     python tools/bench/compare.py --component clip [--batch 1] [--threads 2] [--runs 3]
     python tools/bench/compare.py --component unet --size 256 --batch 2 --threads 2
     python tools/bench/compare.py --component vae --size 256 --threads 2
 
-Needs a Python with torch, diffusers and transformers (outside the repository) and a release build of the
-tool (`swift build -c release`; pass --tool to point elsewhere). Both sides use random weights at full SD v1
-size, the same input shapes, the same thread count, and report the minimum of --runs calls after a warm-up.
+Needs a Python with torch, diffusers and transformers (outside the repository; `pip install openvino` adds the
+OpenVINO column: the same PyTorch module converted with `openvino.convert_model`, f32, the same threads) and a
+release build of the tool (`swift build -c release`; pass --tool to point elsewhere). All sides use random
+weights at full SD v1 size, the same input shapes, the same thread count, and report the minimum of --runs
+calls after a warm-up.
 """
 import argparse
 import json
@@ -20,7 +22,20 @@ import torch
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
+class Forward(torch.nn.Module):
+    """A module whose forward is `f(model, *inputs)` returning one tensor (what OpenVINO converts)."""
+
+    def __init__(self, model, f):
+        super().__init__()
+        self.model = model
+        self.f = f
+
+    def forward(self, *inputs):
+        return self.f(self.model, *inputs)
+
+
 def torch_call(component, batch, size):
+    """(module, inputs): the component as a module returning one tensor, and its example inputs."""
     if component == "clip":
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
         cfg = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
@@ -28,7 +43,7 @@ def torch_call(component, batch, size):
                                hidden_act="quick_gelu")
         model = CLIPVisionModelWithProjection(cfg).eval()
         x = torch.rand(batch, 3, 224, 224) * 2 - 1
-        return lambda: model(pixel_values=x).image_embeds
+        return Forward(model, lambda m, x: m(pixel_values=x).image_embeds).eval(), (x,)
     if component == "unet":
         from diffusers import UNet2DConditionModel
         model = UNet2DConditionModel(
@@ -38,8 +53,8 @@ def torch_call(component, batch, size):
             up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3).eval()
         x = torch.rand(batch, 4, size // 8, size // 8) * 2 - 1
         ctx = torch.rand(batch, 1, 768) * 2 - 1
-        t = torch.tensor(500)
-        return lambda: model(x, t, encoder_hidden_states=ctx).sample
+        t = torch.tensor(500.0)
+        return Forward(model, lambda m, x, t, c: m(x, t, encoder_hidden_states=c).sample).eval(), (x, t, ctx)
     if component == "vae":
         from diffusers import AutoencoderKL
         model = AutoencoderKL(
@@ -47,8 +62,33 @@ def torch_call(component, batch, size):
             layers_per_block=2, down_block_types=("DownEncoderBlock2D",) * 4,
             up_block_types=("UpDecoderBlock2D",) * 4, norm_num_groups=32, sample_size=256).eval()
         z = torch.rand(batch, 4, size // 8, size // 8) * 2 - 1
-        return lambda: model.decode(z).sample
+        return Forward(model, lambda m, z: m.decode(z).sample).eval(), (z,)
     raise SystemExit(f"unknown component {component}")
+
+
+def best_of(call, runs):
+    call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def openvino_seconds(module, inputs, threads, runs):
+    """The module converted by OpenVINO (f32 inference, `threads` threads), or None without openvino."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return None
+    with torch.inference_mode():
+        converted = ov.convert_model(module, example_input=inputs)
+    compiled = ov.Core().compile_model(
+        converted, "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+    arrays = [x.numpy() for x in inputs]
+    return best_of(lambda: request.infer(arrays), runs)
 
 
 def main():
@@ -63,24 +103,22 @@ def main():
     batch = a.batch or (2 if a.component == "unet" else 1)
 
     torch.set_num_threads(a.threads)
-    call = torch_call(a.component, batch, a.size)
+    module, inputs = torch_call(a.component, batch, a.size)
     with torch.inference_mode():
-        call()
-        times = []
-        for _ in range(a.runs):
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-    torch_s = min(times)
+        torch_s = best_of(lambda: module(*inputs), a.runs)
+    ov_s = openvino_seconds(module, inputs, a.threads, a.runs)
 
     cmd = [a.tool, "bench", "--component", a.component, "--batch", str(batch), "--size", str(a.size),
            "--threads", str(a.threads), "--runs", str(a.runs), "--json"]
     ours = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-    ratio = ours["seconds"] / torch_s
-    print(json.dumps({"component": a.component, "batch": batch, "size": a.size if a.component != "clip" else 224,
-                      "threads": a.threads, "torch_seconds": round(torch_s, 4),
-                      "varaudit_seconds": round(ours["seconds"], 4), "ratio": round(ratio, 3),
-                      "torch": torch.__version__}, indent=2))
+    out = {"component": a.component, "batch": batch, "size": a.size if a.component != "clip" else 224,
+           "threads": a.threads, "torch_seconds": round(torch_s, 4), "varaudit_seconds": round(ours["seconds"], 4),
+           "ratio": round(ours["seconds"] / torch_s, 3), "varaudit_gflop_per_second": round(
+               ours.get("gflop_per_second", 0), 1), "torch": torch.__version__}
+    if ov_s is not None:
+        out["openvino_seconds"] = round(ov_s, 4)
+        out["ratio_to_openvino"] = round(ours["seconds"] / ov_s, 3)
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":
