@@ -290,23 +290,10 @@ public struct RunComparison: Sendable {
     /// What differs between two runs besides the model: parameters (file locations aside) and the inputs.
     static func differences(_ a: RunRecord, _ b: RunRecord, inputsA: [InputRecord], inputsB: [InputRecord]) -> [String]
     {
-        func comparable(_ text: String) -> [String: JSONValue] {
-            var p = JSONValue.parse(text)?.objectValue ?? [:]
-            p["model"] = nil
-            for (key, value) in p {
-                if var o = value.objectValue {
-                    o["path"] = nil
-                    p[key] = .object(o)
-                }
-            }
-            return p
-        }
-        let pa = comparable(a.parameters)
-        let pb = comparable(b.parameters)
-        func show(_ v: JSONValue?) -> String { (try? (v ?? .null).text(pretty: false)) ?? "?" }
-        var out: [String] = []
-        for key in Set(pa.keys).union(pb.keys).sorted() where pa[key] != pb[key] {
-            out.append("\(key): \(show(pa[key])) in A, \(show(pb[key])) in B")
+        var out = RunParameters.differences(
+            RunParameters.withoutLocations(of: a), RunParameters.withoutLocations(of: b)
+        ).map {
+            "\($0.key): \($0.a) in A, \($0.b) in B"
         }
         let shaA = Dictionary(inputsA.map { ($0.sha256, $0.path) }, uniquingKeysWith: { x, _ in x })
         let shaB = Dictionary(inputsB.map { ($0.sha256, $0.path) }, uniquingKeysWith: { x, _ in x })

@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 import GRDB
 
@@ -89,9 +90,7 @@ extension AuditStore {
     /// Counts of one run.
     public func summary(of run: RunRecord) throws -> RunSummary {
         let id = run.id ?? -1
-        let perInput =
-            (try? JSONSerialization.jsonObject(with: Data(run.parameters.utf8)) as? [String: Any])?[
-                "variations"] as? Int ?? 0
+        let perInput = JSONValue.parse(run.parameters)?.objectValue?["variations"]?.intValue ?? 0
         return try pool.read { db in
             func count(_ sql: String) throws -> Int { try Int.fetchOne(db, sql: sql, arguments: [id]) ?? 0 }
             func flagged(_ flag: String?, inputs: Bool) throws -> Int {

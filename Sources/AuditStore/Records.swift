@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 import GRDB
 
@@ -384,5 +385,35 @@ public enum EmbeddingBlob {
                 UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24
             return Float(bitPattern: bits)
         }
+    }
+}
+
+/// A run's stored parameters (`RunRecord.parameters`) compared across runs.
+public enum RunParameters {
+    /// The parameters without file locations: the model folder and the `path` of every nested object (checker,
+    /// concepts, index). Runs equal here are the same audit wherever their files live.
+    public static func withoutLocations(_ parameters: [String: JSONValue]) -> [String: JSONValue] {
+        var p = parameters
+        p["model"] = nil
+        for (key, value) in p {
+            if var o = value.objectValue {
+                o["path"] = nil
+                p[key] = .object(o)
+            }
+        }
+        return p
+    }
+
+    /// A stored run's parameters without file locations.
+    public static func withoutLocations(of run: RunRecord) -> [String: JSONValue] {
+        withoutLocations(JSONValue.parse(run.parameters)?.objectValue ?? [:])
+    }
+
+    /// The keys whose values differ, sorted, with each side as compact JSON text.
+    public static func differences(_ a: [String: JSONValue], _ b: [String: JSONValue]) -> [(
+        key: String, a: String, b: String
+    )] {
+        func show(_ v: JSONValue?) -> String { (try? (v ?? .null).text(pretty: false)) ?? "?" }
+        return Set(a.keys).union(b.keys).sorted().filter { a[$0] != b[$0] }.map { ($0, show(a[$0]), show(b[$0])) }
     }
 }

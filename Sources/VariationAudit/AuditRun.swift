@@ -228,14 +228,7 @@ public final class AuditRun {
 
     /// A hash of what decides the results: every parameter except file locations, and the weights' hashes.
     static func fingerprint(parameters: [String: JSONValue], weights: [String: JSONValue]) -> String {
-        var p = parameters
-        p["model"] = nil
-        for key in ["checker", "concepts", "index"] {
-            if var o = p[key]?.objectValue {
-                o["path"] = nil
-                p[key] = .object(o)
-            }
-        }
+        let p = RunParameters.withoutLocations(parameters)
         let hashes = weights.mapValues { $0.objectValue?["sha256"] ?? .null }
         let text =
             (try? JSONValue.object(["parameters": .object(p), "weights": .object(hashes)]).text(pretty: false)) ?? ""
@@ -351,12 +344,8 @@ public final class AuditRun {
 
     /// `name: stored → now` for each parameter, weight hash or shard that differs from `run`.
     func differences(from run: RunRecord) -> String {
-        var out: [String] = []
         let old = JSONValue.parse(run.parameters)?.objectValue ?? [:]
-        func show(_ v: JSONValue?) -> String { (try? (v ?? .null).text(pretty: false)) ?? "?" }
-        for key in Set(old.keys).union(parameters.keys).sorted() where old[key] != parameters[key] {
-            out.append("\(key): \(show(old[key])) → \(show(parameters[key]))")
-        }
+        var out = RunParameters.differences(old, parameters).map { "\($0.key): \($0.a) → \($0.b)" }
         let oldWeights = JSONValue.parse(run.weights)?.objectValue ?? [:]
         for key in Set(oldWeights.keys).union(weights.keys).sorted()
         where oldWeights[key]?.objectValue?["sha256"] != weights[key]?.objectValue?["sha256"] {

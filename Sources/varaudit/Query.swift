@@ -225,12 +225,10 @@ extension VarAudit {
         }
 
         func parameterDifferences(_ a: RunRecord, _ b: RunRecord) -> String {
-            let pa = JSONValue.parse(a.parameters)?.objectValue ?? [:]
-            let pb = JSONValue.parse(b.parameters)?.objectValue ?? [:]
-            func show(_ v: JSONValue?) -> String { (try? (v ?? .null).text(pretty: false)) ?? "?" }
-            var out: [String] = []
-            for key in Set(pa.keys).union(pb.keys).sorted() where key != "model" && pa[key] != pb[key] {
-                out.append("\(key): \(show(pa[key])) vs \(show(pb[key]))")
+            var out = RunParameters.differences(
+                RunParameters.withoutLocations(of: a), RunParameters.withoutLocations(of: b)
+            ).map {
+                "\($0.key): \($0.a) vs \($0.b)"
             }
             if a.weights != b.weights && out.isEmpty { out.append("weights differ") }
             return out.isEmpty ? "weights or file identities differ" : out.joined(separator: "; ")
