@@ -265,11 +265,9 @@ public struct AuditReport {
                         ]
                     },
                 ] as [String: Any]
-            let risers = sections.compactMap { section -> (Double, [String: Any])? in
-                guard let sha = inputs[Int(section["index"] as? String ?? "") ?? 0].sha256 as String?,
-                    let change = changes[sha]
-                else { return nil }
-                return (change, section)
+            // `sections` were built from `inputs` in order.
+            let risers = zip(inputs, sections).compactMap { input, section in
+                changes[input.sha256].map { ($0, section) }
             }.sorted { $0.0 > $1.0 }.prefix(10)
             context["changed"] = risers.map { change, section in
                 [

@@ -173,7 +173,7 @@ public struct SafetyChecker: Sendable {
             let chunk = images[start..<min(start + batchSize, images.count)]
             let batch = try concat(
                 chunk.map { try pixels($0).reshaped([1, 3, config.imageSize, config.imageSize]) }, axis: 0)
-            out += try rows(imageEmbeds(pixels: batch))
+            out += try imageEmbeds(pixels: batch).rows
             start += batchSize
         }
         return out
@@ -194,11 +194,5 @@ public struct SafetyChecker: Sendable {
     /// A scorer over `concepts` (default: the checkpoint's own) checked against this checker's embedding size.
     public func scorer(concepts: ConceptSet? = nil, adjustment: Float? = nil) throws -> ConceptScorer {
         try ConceptScorer(set: concepts ?? builtInConcepts, adjustment: adjustment, embeddingSize: embeddingSize)
-    }
-
-    private func rows(_ t: Tensor) -> [[Float]] {
-        let (b, p) = (t.shape[0], t.shape[1])
-        let v = t.scalars
-        return (0..<b).map { Array(v[($0 * p)..<(($0 + 1) * p)]) }
     }
 }

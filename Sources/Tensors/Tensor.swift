@@ -109,6 +109,14 @@ public struct Tensor: @unchecked Sendable {
         Array(UnsafeBufferPointer(start: storage.base, count: count))
     }
 
+    /// The rows of a matrix `[n, d]` as arrays (the outer axis split off for any other rank).
+    public var rows: [[Float]] {
+        let n = shape.first ?? 0
+        let d = n == 0 ? 0 : count / n
+        let v = scalars
+        return (0..<n).map { Array(v[($0 * d)..<(($0 + 1) * d)]) }
+    }
+
     /// Reads the elements.
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try body(UnsafeBufferPointer(start: storage.base, count: count))

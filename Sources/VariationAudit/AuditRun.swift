@@ -76,7 +76,7 @@ public final class AuditRun {
     let scorer: ConceptScorer?
     /// Whether the checker's tower equals the image encoder's and preprocesses alike (one CLIP pass serves both).
     let sharedCLIPPass: Bool
-    let encoderSettings: CLIPProcessorSettings
+    let embedder: ImageEmbedder
     let index: (any MemorizationIndex)?
     let indexMetadata: IndexMetadataStore?
     let generation: ImageVariationPipeline.Configuration
@@ -107,7 +107,7 @@ public final class AuditRun {
         generation.height = generation.height ?? pipeline.defaultSize
         generation.width = generation.width ?? pipeline.defaultSize
         self.generation = generation
-        encoderSettings = try folder.encoderPreprocessing(imageSize: pipeline.encoderConfig.imageSize)
+        embedder = try ImageEmbedder(pipeline: pipeline, folder: folder)
 
         var detectors: [String: JSONValue] = [:]
         var checkerParameter: JSONValue = .null
@@ -133,7 +133,7 @@ public final class AuditRun {
                 checkerArchive, prefix: nested ? "vision_model.vision_model" : "vision_model")
             let encoderArchive = try loadTensorArchive(url: folder.pipeline.weightsURL(for: "image_encoder"))
             let encoderDigest = try Digest.visionTower(encoderArchive, prefix: "vision_model")
-            sharedCLIPPass = checkerDigest == encoderDigest && checker.preprocessing == encoderSettings
+            sharedCLIPPass = checkerDigest == encoderDigest && checker.preprocessing == embedder.settings
             let checkerHash: JSONValue
             if let known = weights["safety_checker"]?.objectValue?["sha256"], c.checker == nil {
                 checkerHash = known
@@ -498,24 +498,13 @@ public final class AuditRun {
     func check(_ images: [RGBImage], inputEmbedding: [Float]?) throws -> [VariationChecks] {
         guard !images.isEmpty else { return [] }
         let t0 = Date()
-        let size = pipeline.encoderConfig.imageSize
-        let pixels = try concat(
-            images.map { image in
-                let x = try Preprocess.clip(image, settings: encoderSettings)
-                guard x.shape == [3, size, size] else {
-                    throw VariationAuditError(
-                        "CLIP preprocessing gives \(x.shape), but the image encoder takes \(size)×\(size) "
-                            + "(check the model's preprocessor_config.json)")
-                }
-                return try x.reshaped([1, 3, size, size])
-            }, axis: 0)
-        let raw = try pipeline.encoder(pixels).imageEmbeds  // [n, D]
+        let raw = try embedder.embed(images)  // [n, D]
         var unit = raw
         l2NormalizeRows(&unit)
         let embedSeconds = Date().timeIntervalSince(t0)
         let d = raw.shape[1]
-        let rawRows = Self.rows(raw)
-        let unitRows = Self.rows(unit)
+        let rawRows = raw.rows
+        let unitRows = unit.rows
 
         var verdicts: [SafetyVerdict?] = Array(repeating: nil, count: images.count)
         var safetySeconds = 0.0
@@ -574,11 +563,5 @@ public final class AuditRun {
                 inputID: 0, variationID: nil, rank: rank, rowID: n.id, cosine: Double(n.cosine), metadata: n.metadata,
                 duplicateGroup: n.group)
         }
-    }
-
-    static func rows(_ t: Tensor) -> [[Float]] {
-        let d = t.shape[1]
-        let v = t.scalars
-        return (0..<t.shape[0]).map { Array(v[($0 * d)..<(($0 + 1) * d)]) }
     }
 }

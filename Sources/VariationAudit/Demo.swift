@@ -93,8 +93,10 @@ public struct Demo {
             for name in DemoImages.inputNames {
                 try DemoImages.scene(name).write(to: inputs.appendingPathComponent("\(name).png"), format: .png)
             }
-            try makeSafetyConcept(model: model, log: log)
-            try makeTrainingSet(model: model, inputs: inputs, training: training, log: log)
+            let folder = try ModelFolder(url: model)
+            let embedder = try ImageEmbedder(pipeline: folder.loadPipeline(), folder: folder)
+            try makeSafetyConcept(model: model, embedder: embedder, log: log)
+            try makeTrainingSet(inputs: inputs, training: training, embedder: embedder, log: log)
             try Data(settingsKey.utf8).write(to: marker)
         } else {
             log("demo: using the cached model, inputs and index in \(cache.path)")
@@ -104,7 +106,7 @@ public struct Demo {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let database = out.appendingPathComponent("audit.sqlite")
         var audit = AuditConfiguration(
-            model: model, inputs: try InputList.images(in: inputs), database: database)
+            model: model, inputs: try ImageFiles.list(in: inputs), database: database)
         audit.pipeline.variations = c.variations
         audit.pipeline.steps = c.steps
         audit.pipeline.guidance = c.guidance
@@ -152,33 +154,15 @@ public struct Demo {
         return out
     }
 
-    /// Embeddings as the audit computes them (image encoder, CLIP preprocessing, unit rows).
-    static func embed(_ images: [RGBImage], model: ModelFolder) throws -> Tensor {
-        let pipeline = try model.loadPipeline()
-        let settings = try model.encoderPreprocessing(imageSize: pipeline.encoderConfig.imageSize)
-        var rows: [Tensor] = []
-        for start in stride(from: 0, to: images.count, by: 32) {
-            let chunk = images[start..<min(start + 32, images.count)]
-            let size = pipeline.encoderConfig.imageSize
-            let pixels = try concat(
-                chunk.map { try Preprocess.clip($0, settings: settings).reshaped([1, 3, size, size]) }, axis: 0)
-            var e = try pipeline.encoder(pixels).imageEmbeds
-            l2NormalizeRows(&e)
-            rows.append(e)
-        }
-        return try concat(rows, axis: 0)
-    }
-
     /// The checker's concepts: "hazard stripes" from example stripe pictures (not the inputs), its threshold
     /// halfway between the examples and random scenes; a special-care concept that never fires.
-    func makeSafetyConcept(model: URL, log: (String) -> Void) throws {
-        let folder = try ModelFolder(url: model)
+    func makeSafetyConcept(model: URL, embedder: ImageEmbedder, log: (String) -> Void) throws {
         var g = SplitMix64(seed: 7)
         let examples = try (0..<6).map { _ in try DemoImages.stripes(&g) }
         let negatives = try (0..<40).map { _ in try DemoImages.random(&g) }
-        let e = try Self.embed(examples + negatives, model: folder)
+        let e = try embedder.unitEmbeddings(examples + negatives, batch: 32)
         let d = e.shape[1]
-        let rows = AuditRun.rows(e)
+        let rows = e.rows
         var mean = [Float](repeating: 0, count: d)
         for r in rows.prefix(examples.count) { for i in 0..<d { mean[i] += r[i] } }
         let unit = l2Normalized(mean)
@@ -204,9 +188,8 @@ public struct Demo {
     }
 
     /// 200 random scenes plus the planted copies, embedded, indexed (exact search) with captions, URLs and paths.
-    func makeTrainingSet(model: URL, inputs: URL, training: URL, log: (String) -> Void) throws {
+    func makeTrainingSet(inputs: URL, training: URL, embedder: ImageEmbedder, log: (String) -> Void) throws {
         let c = configuration
-        let folder = try ModelFolder(url: model)
         let images = training.appendingPathComponent("images", isDirectory: true)
         try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
         var g = SplitMix64(seed: 2024)
@@ -221,7 +204,7 @@ public struct Demo {
                     .object(["input": .string(name), "how": .string("copy of the input, \(transform.rawValue)")])
                 ))
         }
-        let pipeline = try folder.loadPipeline()
+        let pipeline = embedder.pipeline
         var settings = ImageVariationPipeline.Configuration()
         settings.variations = c.variations
         settings.steps = c.steps
@@ -257,7 +240,7 @@ public struct Demo {
             if let planted = row.planted { object["planted"] = planted }
             metadata.append(try JSONValue.object(object).text(pretty: false))
         }
-        let vectors = try Self.embed(decoded, model: folder)
+        let vectors = try embedder.unitEmbeddings(decoded, batch: 32)
         try NPY.write(vectors, to: training.appendingPathComponent("img_emb.npy"))
         let metaFile = training.appendingPathComponent("metadata.jsonl")
         try Data((metadata.joined(separator: "\n") + "\n").utf8).write(to: metaFile)

@@ -3,14 +3,11 @@ import Imaging
 
 /// The image files an audit reads: given files and folders' images, as absolute paths.
 public enum InputList {
-    /// The pictures of a folder, as every command lists them (`ImageFiles.list`).
-    public static func images(in directory: URL) throws -> [URL] { try ImageFiles.list(in: directory) }
-
     /// `files` then the images of `directories`, as absolute standardized paths, sorted and without duplicates:
     /// the order that positions and shards refer to.
     public static func sorted(files: [URL], directories: [URL]) throws -> [URL] {
         var all = files
-        for d in directories { all += try images(in: d) }
+        for d in directories { all += try ImageFiles.list(in: d) }
         let paths = Set(all.map { $0.standardizedFileURL.path })
         return paths.sorted().map { URL(fileURLWithPath: $0) }
     }

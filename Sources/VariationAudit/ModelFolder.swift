@@ -4,6 +4,7 @@ import Foundation
 import Imaging
 import Networks
 import Safety
+import Tensors
 
 /// A diffusers image-variations pipeline folder, read once: `model_index.json` and where each component
 /// (image encoder, UNet, VAE, scheduler, safety checker, feature extractor) lives. Everything that needs a
@@ -50,5 +51,46 @@ public struct ModelFolder: Sendable {
             return .square(imageSize)
         }
         return CLIPProcessorSettings(try CLIPPreprocessorConfig.load(url: found))
+    }
+}
+
+/// The memorization embedding of pictures, as the audit computes it for inputs and variations and as
+/// `varaudit embed --preprocess clip` does: the image encoder's `image_embeds` after CLIP preprocessing.
+struct ImageEmbedder {
+    let pipeline: ImageVariationPipeline
+    let settings: CLIPProcessorSettings
+
+    /// The encoder of `pipeline` with the model folder's CLIP preprocessing.
+    init(pipeline: ImageVariationPipeline, folder: ModelFolder) throws {
+        self.pipeline = pipeline
+        settings = try folder.encoderPreprocessing(imageSize: pipeline.encoderConfig.imageSize)
+    }
+
+    /// Raw `image_embeds` `[n, D]`, `batch` pictures per forward pass (default: all at once).
+    func embed(_ images: [RGBImage], batch: Int? = nil) throws -> Tensor {
+        let size = pipeline.encoderConfig.imageSize
+        let step = max(batch ?? images.count, 1)
+        var rows: [Tensor] = []
+        for start in stride(from: 0, to: images.count, by: step) {
+            let pixels = try concat(
+                images[start..<min(start + step, images.count)].map { image in
+                    let x = try Preprocess.clip(image, settings: settings)
+                    guard x.shape == [3, size, size] else {
+                        throw VariationAuditError(
+                            "CLIP preprocessing gives \(x.shape), but the image encoder takes \(size)×\(size) "
+                                + "(check the model's preprocessor_config.json)")
+                    }
+                    return try x.reshaped([1, 3, size, size])
+                }, axis: 0)
+            rows.append(try pipeline.encoder(pixels).imageEmbeds)
+        }
+        return rows.count == 1 ? rows[0] : try concat(rows, axis: 0)
+    }
+
+    /// The embeddings as unit rows (`l2NormalizeRows`): the vectors memorization compares.
+    func unitEmbeddings(_ images: [RGBImage], batch: Int? = nil) throws -> Tensor {
+        var e = try embed(images, batch: batch)
+        l2NormalizeRows(&e)
+        return e
     }
 }

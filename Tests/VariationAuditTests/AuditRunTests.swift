@@ -88,7 +88,7 @@ struct ShardAndInputTests {
         for name in ["b.PNG", "a.jpg", ".hidden.png", "notes.txt"] {
             try Data().write(to: dir.appendingPathComponent(name))
         }
-        let listed = try InputList.images(in: dir).map(\.lastPathComponent)
+        let listed = try ImageFiles.list(in: dir).map(\.lastPathComponent)
         #expect(listed == ["a.jpg", "b.PNG"])
         let all = try InputList.sorted(
             files: [dir.appendingPathComponent("b.PNG"), dir.appendingPathComponent("./a.jpg")], directories: [dir])
