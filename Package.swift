@@ -45,9 +45,12 @@ let package = Package(
             name: "CParquetCodecs",
             linkerSettings: [.linkedLibrary("snappy"), .linkedLibrary("zstd"), .linkedLibrary("z")]
         ),
+        // float16 <-> float32 arrays (F16C when the CPU has it, checked at run time, a portable loop otherwise)
+        // and the allocator setting for tensors.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
         .target(
             name: "Tensors",
-            dependencies: ["CBLAS"],
+            dependencies: ["CBLAS", "CKernels"],
             // The kernels are optimized in debug builds too: the tests run whole (small) pipelines.
             swiftSettings: [
                 .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),

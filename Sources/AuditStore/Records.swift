@@ -390,10 +390,20 @@ public enum EmbeddingBlob {
 
 /// A run's stored parameters (`RunRecord.parameters`) compared across runs.
 public enum RunParameters {
+    /// Parameters added after runs were first stored, with the value that runs stored without them used:
+    /// such a parameter at its default is left out of comparisons and fingerprints, so older runs still match.
+    public static let defaults: [String: JSONValue] = ["weight_precision": .string("f32")]
+
+    /// The parameters without those equal to their `defaults` value.
+    public static func withoutDefaults(_ parameters: [String: JSONValue]) -> [String: JSONValue] {
+        parameters.filter { defaults[$0.key] != $0.value }
+    }
+
     /// The parameters without file locations: the model folder and the `path` of every nested object (checker,
-    /// concepts, index). Runs equal here are the same audit wherever their files live.
+    /// concepts, index); and without parameters at their `defaults`. Runs equal here are the same audit wherever
+    /// their files live.
     public static func withoutLocations(_ parameters: [String: JSONValue]) -> [String: JSONValue] {
-        var p = parameters
+        var p = withoutDefaults(parameters)
         p["model"] = nil
         for (key, value) in p {
             if var o = value.objectValue {
@@ -409,10 +419,13 @@ public enum RunParameters {
         withoutLocations(JSONValue.parse(run.parameters)?.objectValue ?? [:])
     }
 
-    /// The keys whose values differ, sorted, with each side as compact JSON text.
+    /// The keys whose values differ, sorted, with each side as compact JSON text; a parameter absent on one side
+    /// counts as its `defaults` value when it has one.
     public static func differences(_ a: [String: JSONValue], _ b: [String: JSONValue]) -> [(
         key: String, a: String, b: String
     )] {
+        let a = a.merging(defaults) { stored, _ in stored }
+        let b = b.merging(defaults) { stored, _ in stored }
         func show(_ v: JSONValue?) -> String { (try? (v ?? .null).text(pretty: false)) ?? "?" }
         return Set(a.keys).union(b.keys).sorted().filter { a[$0] != b[$0] }.map { ($0, show(a[$0]), show(b[$0])) }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// A diffusers pipeline folder: `model_index.json` plus one folder per component
 /// (`unet/`, `vae/`, `scheduler/`, `image_encoder/`, `safety_checker/`, `feature_extractor/`, …).
@@ -20,6 +21,22 @@ public struct DiffusersPipelineFolder: Sendable {
         "diffusion_pytorch_model.safetensors", "model.safetensors",
         "diffusion_pytorch_model.bin", "pytorch_model.bin",
     ]
+
+    /// The float16 files diffusers writes for `variant="fp16"` (`unet/diffusion_pytorch_model.fp16.safetensors`),
+    /// in order of preference.
+    public static let float16WeightFileNames = weightFileNames.map { name in
+        let dot = name.lastIndex(of: ".") ?? name.endIndex
+        return String(name[..<dot]) + ".fp16" + String(name[dot...])
+    }
+
+    /// The weight file names to look for when the network will hold its weights in `precision`: float16 prefers
+    /// the `fp16` variant files; float32 takes them only when the folder has no other weights.
+    public static func weightFileNames(for precision: WeightPrecision) -> [String] {
+        switch precision {
+        case .float32: weightFileNames + float16WeightFileNames
+        case .float16: float16WeightFileNames + weightFileNames
+        }
+    }
 
     /// The pipeline folder.
     public let url: URL
@@ -76,9 +93,10 @@ public struct DiffusersPipelineFolder: Sendable {
         return c
     }
 
-    /// The preferred weight file of component `name` (safetensors over `.bin`).
-    public func weightsURL(for name: String) throws -> URL {
-        try Self.weightsURL(in: component(name).directory)
+    /// The preferred weight file of component `name` for `precision` (see `weightFileNames(for:)`; safetensors
+    /// over `.bin`).
+    public func weightsURL(for name: String, precision: WeightPrecision = .float32) throws -> URL {
+        try Self.weightsURL(in: component(name).directory, precision: precision)
     }
 
     /// The `preprocessor_config.json` that goes with the component in `component`: the pipeline's
@@ -92,19 +110,19 @@ public struct DiffusersPipelineFolder: Sendable {
         ].first { FileManager.default.fileExists(atPath: $0.path) }
     }
 
-    /// The preferred weight file in a model folder (one of `weightFileNames`, safetensors first).
-    public static func weightsURL(in dir: URL) throws -> URL {
-        for file in weightFileNames {
+    /// The preferred weight file in a model folder for `precision` (one of `weightFileNames(for:)`).
+    public static func weightsURL(in dir: URL, precision: WeightPrecision = .float32) throws -> URL {
+        let names = weightFileNames(for: precision)
+        for file in names {
             let candidate = dir.appendingPathComponent(file)
             if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
         }
-        throw CheckpointError(
-            file: dir.path, "no weights (looked for \(weightFileNames.joined(separator: ", ")))")
+        throw CheckpointError(file: dir.path, "no weights (looked for \(names.joined(separator: ", ")))")
     }
 
-    /// Opens the weights of component `name`.
-    public func weights(for name: String) throws -> any TensorArchive {
-        try loadTensorArchive(url: weightsURL(for: name))
+    /// Opens the weights of component `name` (the file `weightsURL(for:precision:)` picks).
+    public func weights(for name: String, precision: WeightPrecision = .float32) throws -> any TensorArchive {
+        try loadTensorArchive(url: weightsURL(for: name, precision: precision))
     }
 
     /// Reads `<component>/<file>` as config type `T` (decoded and validated).

@@ -51,6 +51,20 @@ public final class MappedFile: @unchecked Sendable {
 
     /// The file's bytes (valid while this object lives).
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    /// Drops this process's resident copies of the whole pages within `length` bytes at `start` (inside the
+    /// mapping), e.g. after a float32 tensor was converted to float16, so that a converted file does not stay
+    /// resident. The mapping is private, read-only and never written, so a later read faults the same bytes back
+    /// in from the file.
+    func releaseResidentPages(from start: UnsafeRawPointer, length: Int) {
+        guard let base, length > 0, start >= base, start + length <= base + count else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0 else { return }
+        let first = (Int(bitPattern: start) + page - 1) / page * page
+        let last = (Int(bitPattern: start) + length) / page * page
+        guard last > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(pointer, last - first, Int32(MADV_DONTNEED))
+    }
 }
 
 /// Bounds-checked little-endian reads from a byte region; every failure names the file.

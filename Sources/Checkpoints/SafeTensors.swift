@@ -3,8 +3,10 @@ import Tensors
 
 /// A memory-mapped `.safetensors` file, validated on open.
 ///
-/// F32 tensors at 4-byte-aligned offsets are borrowed from the mapping without copying;
-/// F16 and BF16 (and unaligned F32) are converted into owned Float32 storage.
+/// As float32 (`tensor(named:)`), F32 tensors at 4-byte-aligned offsets are borrowed from the mapping without
+/// copying; F16 and BF16 (and unaligned F32) are converted into owned Float32 storage. As float16
+/// (`halfTensor(named:)`), F16 tensors at 2-byte-aligned offsets are borrowed; the others are converted, and
+/// their pages of the mapping released, so that converting a float32 file does not leave it resident.
 public final class SafeTensorsFile: TensorArchive {
     /// Where a tensor lies in the file.
     struct Entry: Sendable {
@@ -164,6 +166,32 @@ public final class SafeTensorsFile: TensorArchive {
         return out
     }
 
+    public func halfTensor(named key: String) throws -> HalfTensor {
+        let e = try entry(key)
+        guard e.dtype == StoredDType.float16.rawValue else {
+            let converted = HalfTensor(narrowing: try tensor(named: key))
+            if let base = mapping.bytes.baseAddress {
+                mapping.releaseResidentPages(from: base + e.begin, length: e.end - e.begin)
+            }
+            return converted
+        }
+        let numel = (e.end - e.begin) / 2
+        guard numel > 0, let base = mapping.bytes.baseAddress else {
+            return HalfTensor(shape: e.shape, storage: HalfStorage(count: 0) { _ in })
+        }
+        let source = base + e.begin
+        if Int(bitPattern: source) % MemoryLayout<UInt16>.alignment == 0 {
+            let storage = HalfStorage(
+                borrowing: source.assumingMemoryBound(to: UInt16.self), count: numel, owner: mapping)
+            return HalfTensor(shape: e.shape, storage: storage)
+        }
+        let storage = HalfStorage(count: numel) { dst in
+            dst.baseAddress.map { UnsafeMutableRawPointer($0).copyMemory(from: source, byteCount: numel * 2) }
+            for i in dst.indices { dst[i] = UInt16(littleEndian: dst[i]) }
+        }
+        return HalfTensor(shape: e.shape, storage: storage)
+    }
+
     private func entry(_ key: String) throws -> Entry {
         guard let e = entries[key] else {
             throw CheckpointError(file: url.path, key: key, "no such tensor")
@@ -172,10 +200,13 @@ public final class SafeTensorsFile: TensorArchive {
     }
 }
 
-/// Writes `.safetensors` files (F32 only).
+/// Writes `.safetensors` files (F32, F16 or BF16).
 public enum SafeTensorsWriter {
-    /// Writes `tensors` as F32 with the given `__metadata__`, keys sorted, header padded to 8 bytes.
-    public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to url: URL) throws {
+    /// Writes `tensors` with the given `__metadata__`, keys sorted, header padded to 8 bytes, every tensor stored as
+    /// `dtype` (F16 and BF16 rounded to nearest even, as torch's `.half()` and `.bfloat16()`).
+    public static func write(
+        _ tensors: [String: Tensor], dtype: StoredDType = .float32, metadata: [String: String] = [:], to url: URL
+    ) throws {
         var fields: [String] = []
         if !metadata.isEmpty {
             let pairs = metadata.keys.sorted().map { "\(jsonQuoted($0)):\(jsonQuoted(metadata[$0] ?? ""))" }
@@ -187,11 +218,11 @@ public enum SafeTensorsWriter {
             guard let t = tensors[name], name != "__metadata__" else {
                 throw CheckpointError(file: url.path, key: name, "reserved tensor name")
             }
-            let size = t.count * 4
+            let size = t.count * dtype.size
             let shape = t.shape.map(String.init).joined(separator: ",")
             fields.append(
-                "\(jsonQuoted(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + size)]}"
-            )
+                "\(jsonQuoted(name)):{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(shape)],"
+                    + "\"data_offsets\":[\(offset),\(offset + size)]}")
             offset += size
         }
         var header = Array(("{" + fields.joined(separator: ",") + "}").utf8)
@@ -202,7 +233,18 @@ public enum SafeTensorsWriter {
         for name in names {
             guard let t = tensors[name] else { continue }
             t.withUnsafeBufferPointer { buf in
-                for v in buf { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+                switch dtype {
+                case .float32:
+                    for v in buf { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+                case .float16:
+                    for h in Float16Conversion.narrow(Array(buf)) {
+                        withUnsafeBytes(of: h.littleEndian) { data.append(contentsOf: $0) }
+                    }
+                case .bfloat16:
+                    for v in buf {
+                        withUnsafeBytes(of: bfloat16Bits(v).littleEndian) { data.append(contentsOf: $0) }
+                    }
+                }
             }
         }
         do {
@@ -210,5 +252,12 @@ public enum SafeTensorsWriter {
         } catch {
             throw CheckpointError(file: url.path, "cannot write: \(error)")
         }
+    }
+
+    /// `v` rounded to bfloat16 (nearest, ties to even; NaN stays NaN).
+    static func bfloat16Bits(_ v: Float) -> UInt16 {
+        let bits = v.bitPattern
+        if v.isNaN { return UInt16(bits >> 16) | 0x40 }
+        return UInt16((bits &+ 0x7fff &+ ((bits >> 16) & 1)) >> 16)
     }
 }

@@ -11,11 +11,27 @@ public protocol TensorArchive: Sendable {
     func shape(of key: String) throws -> [Int]
     /// The tensor stored for `key`, as Float32; throws a `CheckpointError` naming the key.
     func tensor(named key: String) throws -> Tensor
+    /// The tensor stored for `key`, as float16: borrowed from the file where it is stored as float16 and can be
+    /// mapped, else converted once (rounded to nearest even). Throws a `CheckpointError` naming the key.
+    func halfTensor(named key: String) throws -> HalfTensor
 }
 
 extension TensorArchive {
     /// Whether `key` is stored.
     public func contains(_ key: String) -> Bool { keys.contains(key) }
+
+    /// The float32 tensor rounded to float16 (archives that hold no float16 data to borrow).
+    public func halfTensor(named key: String) throws -> HalfTensor {
+        HalfTensor(narrowing: try tensor(named: key))
+    }
+
+    /// The tensor stored for `key` in `precision`.
+    public func weight(named key: String, precision: WeightPrecision) throws -> WeightTensor {
+        switch precision {
+        case .float32: .float32(try tensor(named: key))
+        case .float16: .float16(try halfTensor(named: key))
+        }
+    }
 
     /// Every tensor, loaded.
     public func loadAll() throws -> [String: Tensor] {

@@ -6,7 +6,8 @@ import Tensors
 /// The archive's `<prefix>/data.pkl` must hold a dict (or OrderedDict) of name → tensor; nested dicts are
 /// flattened with dotted names (`{"state_dict": {"w": t}}` gives `state_dict.w`), and non-tensor values
 /// (e.g. `global_step`) are listed in `nonTensorKeys`. Storages are STORED entries `<prefix>/data/<key>`,
-/// memory-mapped; contiguous aligned F32 tensors are borrowed without copying, others are gathered.
+/// memory-mapped; contiguous aligned F32 tensors (as float32) and Half tensors (as float16) are borrowed without
+/// copying, others are gathered.
 public final class TorchCheckpoint: TensorArchive {
     /// The file.
     public let url: URL
@@ -86,6 +87,51 @@ public final class TorchCheckpoint: TensorArchive {
     }
 
     public func tensor(named key: String) throws -> Tensor {
+        let (rec, dtype, located) = try locate(key)
+        guard let start = located else { return Tensor(zeros: rec.size) }
+        let numel = rec.size.reduce(1, *)
+        if isContiguous(size: rec.size, stride: rec.stride) {
+            if dtype == .float32, Int(bitPattern: start) % MemoryLayout<Float>.alignment == 0 {
+                let storage = TensorStorage(
+                    borrowing: start.assumingMemoryBound(to: Float.self), count: numel, owner: archive.mapping)
+                return Tensor(shape: rec.size, storage: storage)
+            }
+            var out = Tensor(zeros: rec.size)
+            out.withUnsafeMutableBufferPointer { dst in
+                if let d = dst.baseAddress { dtype.decode(start, count: numel, into: d) }
+            }
+            return out
+        }
+        var out = Tensor(zeros: rec.size)
+        out.withUnsafeMutableBufferPointer { dst in
+            var written = 0
+            gather(start, dtype: dtype, size: rec.size, stride: rec.stride, dim: 0, into: dst, written: &written)
+        }
+        return out
+    }
+
+    /// As float16: a contiguous, 2-byte-aligned `HalfStorage` is borrowed from the mapping; anything else is read
+    /// as float32 and rounded to nearest even (and its pages of the mapping released).
+    public func halfTensor(named key: String) throws -> HalfTensor {
+        let (rec, dtype, located) = try locate(key)
+        if dtype == .float16, let start = located, isContiguous(size: rec.size, stride: rec.stride),
+            Int(bitPattern: start) % MemoryLayout<UInt16>.alignment == 0
+        {
+            let storage = HalfStorage(
+                borrowing: start.assumingMemoryBound(to: UInt16.self), count: rec.size.reduce(1, *),
+                owner: archive.mapping)
+            return HalfTensor(shape: rec.size, storage: storage)
+        }
+        let converted = HalfTensor(narrowing: try tensor(named: key))
+        if let start = located, isContiguous(size: rec.size, stride: rec.stride) {
+            archive.mapping.releaseResidentPages(from: start, length: converted.count * dtype.size)
+        }
+        return converted
+    }
+
+    /// The record of `key`, its dtype and its first element in the mapping (`nil` when it has no elements),
+    /// after checking its size, strides and offset against the storage.
+    private func locate(_ key: String) throws -> (TorchTensorRecord, StoredDType, UnsafeRawPointer?) {
         let file = url.path
         let rec = try record(key)
         let dtype: StoredDType
@@ -116,7 +162,7 @@ public final class TorchCheckpoint: TensorArchive {
                 file: file, key: key,
                 "size \(rec.size) (\(numel) elements) is implausible for a \(rec.storage.numel)-element storage")
         }
-        if numel == 0 { return Tensor(zeros: rec.size) }
+        if numel == 0 { return (rec, dtype, nil) }
         // Highest element index reached, checked against the storage.
         var last = rec.offset
         for (n, s) in zip(rec.size, rec.stride) {
@@ -131,26 +177,8 @@ public final class TorchCheckpoint: TensorArchive {
                 "size \(rec.size) stride \(rec.stride) offset \(rec.offset) reaches element \(last) "
                     + "of a \(rec.storage.numel)-element storage")
         }
-        guard let base = bytes.baseAddress else { return Tensor(zeros: rec.size) }
-        let start = base + rec.offset * dtype.size
-        if isContiguous(size: rec.size, stride: rec.stride) {
-            if dtype == .float32, Int(bitPattern: start) % MemoryLayout<Float>.alignment == 0 {
-                let storage = TensorStorage(
-                    borrowing: start.assumingMemoryBound(to: Float.self), count: numel, owner: archive.mapping)
-                return Tensor(shape: rec.size, storage: storage)
-            }
-            var out = Tensor(zeros: rec.size)
-            out.withUnsafeMutableBufferPointer { dst in
-                if let d = dst.baseAddress { dtype.decode(start, count: numel, into: d) }
-            }
-            return out
-        }
-        var out = Tensor(zeros: rec.size)
-        out.withUnsafeMutableBufferPointer { dst in
-            var written = 0
-            gather(start, dtype: dtype, size: rec.size, stride: rec.stride, dim: 0, into: dst, written: &written)
-        }
-        return out
+        guard let base = bytes.baseAddress else { return (rec, dtype, nil) }
+        return (rec, dtype, base + rec.offset * dtype.size)
     }
 
     private func isContiguous(size: [Int], stride: [Int]) -> Bool {

@@ -6,26 +6,37 @@ import Tensors
 ///
 /// Scoped binders (`scoped("down_blocks.0")`) share the record of taken keys with their parent.
 /// Matches candle's `VarBuilder.pp(...)`, but strict: missing keys, shape mismatches and unused keys are errors.
+///
+/// `take` gives float32 tensors (norms, biases, embeddings); `takeWeight` gives the large matrices of linear and
+/// convolution layers in the binder's `precision`.
 public final class WeightBinder {
     private final class Ledger {
         let archive: any TensorArchive
+        let precision: WeightPrecision
         var taken: Set<String> = []
         /// Set for a binder that makes up weights (benchmarks): the generator state.
         var randomState: UInt64?
-        /// Tensors a random binder made up, by full key (so that they can be saved as a checkpoint).
-        var madeUp: [String: Tensor] = [:]
-        init(_ archive: any TensorArchive) { self.archive = archive }
+        /// Tensors a random binder made up, by full key (so that they can be saved as a checkpoint); a float16
+        /// binder keeps its `takeWeight` matrices only as float16.
+        var madeUp: [String: WeightTensor] = [:]
+        init(_ archive: any TensorArchive, precision: WeightPrecision) {
+            self.archive = archive
+            self.precision = precision
+        }
     }
 
     private let ledger: Ledger
     /// The dotted prefix this binder adds to keys (empty at the root).
     public let prefix: String
 
-    /// A binder over `archive`.
-    public init(_ archive: any TensorArchive) {
-        ledger = Ledger(archive)
+    /// A binder over `archive` whose `takeWeight` matrices come in `precision` (default float32).
+    public init(_ archive: any TensorArchive, precision: WeightPrecision = .float32) {
+        ledger = Ledger(archive, precision: precision)
         prefix = ""
     }
+
+    /// How `takeWeight` hands out the large matrices.
+    public var precision: WeightPrecision { ledger.precision }
 
     /// A binder over tensors in memory, labelled `name` in errors.
     public convenience init(tensors: [String: Tensor], name: String = "<memory>") {
@@ -34,9 +45,10 @@ public final class WeightBinder {
 
     /// A binder that makes up every tensor it is asked for (for benchmarks at full size without a checkpoint):
     /// rank ≥ 2 weights uniform in ±1/√fan_in, 1-D `weight`s 1, other 1-D tensors 0. It holds no keys, so
-    /// `contains` is false, `takeIfPresent` gives `nil`, and `finish()` passes.
-    public static func random(seed: UInt64 = 0) -> WeightBinder {
-        let binder = WeightBinder(InMemoryTensorArchive([:], name: "<random weights>"))
+    /// `contains` is false, `takeIfPresent` gives `nil`, and `finish()` passes. With `precision` float16, the
+    /// `takeWeight` matrices are the float32 ones rounded to float16, and only the float16 values are kept.
+    public static func random(seed: UInt64 = 0, precision: WeightPrecision = .float32) -> WeightBinder {
+        let binder = WeightBinder(InMemoryTensorArchive([:], name: "<random weights>"), precision: precision)
         binder.ledger.randomState = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         return binder
     }
@@ -61,12 +73,23 @@ public final class WeightBinder {
         ledger.archive.contains(fullKey(key))
     }
 
-    /// The tensor at `key`, which must have exactly `shape`; errors name the file, the full key and both shapes.
+    /// The tensor at `key` as float32, which must have exactly `shape`; errors name the file, the full key and
+    /// both shapes.
     public func take(_ key: String, shape: [Int]) throws -> Tensor {
+        try take(key, shape: shape, precision: .float32).widened()
+    }
+
+    /// The weight matrix at `key` (a linear or convolution layer's), which must have exactly `shape`, in the
+    /// binder's `precision`: float16 is borrowed from the file where it is stored as float16, else converted once.
+    public func takeWeight(_ key: String, shape: [Int]) throws -> WeightTensor {
+        try take(key, shape: shape, precision: ledger.precision)
+    }
+
+    private func take(_ key: String, shape: [Int], precision: WeightPrecision) throws -> WeightTensor {
         let full = fullKey(key)
         if ledger.randomState != nil {
-            if let t = ledger.madeUp[full], t.shape == shape { return t }
-            let t = madeUp(full, shape: shape)
+            if let t = ledger.madeUp[full], t.shape == shape, t.precision == precision { return t }
+            let t = madeUp(full, shape: shape, precision: precision)
             ledger.madeUp[full] = t
             return t
         }
@@ -79,7 +102,7 @@ public final class WeightBinder {
             throw CheckpointError(
                 file: archive.fileDescription, key: full, "shape mismatch: expected \(shape), checkpoint has \(stored)")
         }
-        let t = try archive.tensor(named: full)
+        let t = try archive.weight(named: full, precision: precision)
         ledger.taken.insert(full)
         return t
     }
@@ -101,15 +124,15 @@ public final class WeightBinder {
         contains(key) ? try take(key, shape: shape) : nil
     }
 
-    /// A made-up tensor for a random binder (xorshift64*, deterministic per seed and call order).
-    private func madeUp(_ key: String, shape: [Int]) -> Tensor {
+    /// A made-up tensor for a random binder (xorshift64*, deterministic per seed and call order), in `precision`:
+    /// float16 values are the float32 ones rounded, made a block at a time so that no float32 copy exists.
+    private func madeUp(_ key: String, shape: [Int], precision: WeightPrecision) -> WeightTensor {
         if shape.count < 2 {
-            return Tensor(repeating: key.hasSuffix("weight") ? 1 : 0, shape: shape)
+            return WeightTensor(Tensor(repeating: key.hasSuffix("weight") ? 1 : 0, shape: shape), precision: precision)
         }
         let bound = 1 / Float(max(shape.dropFirst().reduce(1, *), 1)).squareRoot()
         var state = ledger.randomState ?? 1
-        var t = Tensor(zeros: shape)
-        t.withUnsafeMutableBufferPointer { p in
+        func fill(_ p: UnsafeMutableBufferPointer<Float>) {
             for i in p.indices {
                 state ^= state >> 12
                 state ^= state << 25
@@ -118,8 +141,27 @@ public final class WeightBinder {
                 p[i] = (2 * u - 1) * bound
             }
         }
-        ledger.randomState = state
-        return t
+        defer { ledger.randomState = state }
+        switch precision {
+        case .float32:
+            var t = Tensor(zeros: shape)
+            t.withUnsafeMutableBufferPointer(fill)
+            return .float32(t)
+        case .float16:
+            var block = [Float](repeating: 0, count: 1 << 14)
+            let storage = HalfStorage(count: shape.reduce(1, *)) { out in
+                for start in stride(from: 0, to: out.count, by: block.count) {
+                    let n = min(block.count, out.count - start)
+                    block.withUnsafeMutableBufferPointer { fill(UnsafeMutableBufferPointer(rebasing: $0[..<n])) }
+                    block.withUnsafeBufferPointer { src in
+                        Float16Conversion.narrow(
+                            UnsafeBufferPointer(rebasing: src[..<n]),
+                            into: UnsafeMutableBufferPointer(rebasing: out[start..<(start + n)]))
+                    }
+                }
+            }
+            return .float16(HalfTensor(shape: shape, storage: storage))
+        }
     }
 
     /// Marks `key` as deliberately unused (e.g. an int64 `position_ids` buffer).
@@ -134,8 +176,12 @@ public final class WeightBinder {
         for key in ledger.archive.keys where key.hasPrefix(p) { ledger.taken.insert(key) }
     }
 
-    /// Every tensor a random binder made up so far, by full key: a checkpoint of the random network.
-    public var madeUpTensors: [String: Tensor] { ledger.madeUp }
+    /// Every tensor a random binder made up so far, by full key, as float32 (float16 ones widened): a checkpoint
+    /// of the random network.
+    public var madeUpTensors: [String: Tensor] { ledger.madeUp.mapValues { $0.widened() } }
+
+    /// Every tensor a random binder made up so far, by full key, as held (float16 ones are not widened).
+    public var madeUpWeights: [String: WeightTensor] { ledger.madeUp }
 
     /// Full keys taken so far (by this binder and every binder scoped from the same root).
     public var takenKeys: Set<String> { ledger.taken }

@@ -93,16 +93,20 @@ public struct ImageVariationPipeline: Sendable {
     }
 
     /// Loads a diffusers pipeline folder (`model_index.json` with `image_encoder`, `unet`, `vae`, `scheduler`);
-    /// every component's weights are bound strictly.
-    public static func load(directory: URL) throws -> ImageVariationPipeline {
-        try load(folder: DiffusersPipelineFolder(url: directory))
+    /// every component's weights are bound strictly. With `weights` float16, the networks keep their weight
+    /// matrices in float16 (memory-mapped from the `fp16` variant files when present, else converted once) and
+    /// widen them per layer call.
+    public static func load(directory: URL, weights: WeightPrecision = .float32) throws -> ImageVariationPipeline {
+        try load(folder: DiffusersPipelineFolder(url: directory), weights: weights)
     }
 
-    /// Loads the pipeline of an already read `model_index.json`.
-    public static func load(folder: DiffusersPipelineFolder) throws -> ImageVariationPipeline {
+    /// Loads the pipeline of an already read `model_index.json`, its weight matrices in `weights` precision.
+    public static func load(
+        folder: DiffusersPipelineFolder, weights precision: WeightPrecision = .float32
+    ) throws -> ImageVariationPipeline {
         let directory = folder.url
         func bind<T>(_ name: String, _ build: (WeightBinder) throws -> T) throws -> T {
-            let binder = WeightBinder(try folder.weights(for: name))
+            let binder = WeightBinder(try folder.weights(for: name, precision: precision), precision: precision)
             let network = try build(binder)
             try binder.finish()
             return network

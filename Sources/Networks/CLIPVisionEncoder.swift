@@ -163,6 +163,9 @@ public struct CLIPVisionEncoder: Sendable {
             bias: false)
     }
 
+    /// How the weights are held (float32 or float16, mapped or copied).
+    public var weightSummary: WeightSummary { summarizeWeights(self) }
+
     /// Image embeddings `[B, projection_dim]` and the pooled output `[B, hidden]`.
     public func callAsFunction(_ pixels: Tensor) throws -> (imageEmbeds: Tensor, pooled: Tensor) {
         let out = try tower(pixels)

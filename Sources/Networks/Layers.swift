@@ -3,25 +3,28 @@ import Tensors
 
 /// Layers shared by the networks: thin wrappers that bind a checkpoint's tensors by key and call one kernel.
 
-/// `nn.Linear`: `x · Wᵀ + b`.
+/// `nn.Linear`: `x · Wᵀ + b`. The weight is in the binder's precision (float16 is widened per call), the bias
+/// float32.
 struct Linear {
-    let weight: Tensor  // [out, in]
+    let weight: WeightTensor  // [out, in]
     let bias: Tensor?
 
     init(_ w: WeightBinder, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
-        weight = try w.take("weight", shape: [outFeatures, inFeatures])
+        weight = try w.takeWeight("weight", shape: [outFeatures, inFeatures])
         self.bias = bias ? try w.take("bias", shape: [outFeatures]) : nil
     }
 
     /// A linear layer over given tensors (e.g. a 1×1 convolution's weight viewed as `[out, in]`).
-    init(weight: Tensor, bias: Tensor?) {
+    init(weight: WeightTensor, bias: Tensor?) {
         self.weight = weight
         self.bias = bias
     }
 
     var outFeatures: Int { weight.shape[0] }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor { try linear(x, weight: weight, bias: bias) }
+    func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try weight.withFloat32 { try linear(x, weight: $0, bias: bias) }
+    }
 }
 
 /// `nn.LayerNorm` over the last axis.
@@ -39,9 +42,10 @@ struct LayerNorm {
     func callAsFunction(_ x: Tensor) throws -> Tensor { try layerNorm(x, weight: weight, bias: bias, eps: eps) }
 }
 
-/// `nn.Conv2d` with square kernel, symmetric zero padding, groups 1.
+/// `nn.Conv2d` with square kernel, symmetric zero padding, groups 1. The weight is in the binder's precision
+/// (float16 is widened per call), the bias float32.
 struct Conv2d {
-    let weight: Tensor  // [out, in, k, k]
+    let weight: WeightTensor  // [out, in, k, k]
     let bias: Tensor?
     let stride: Int
     let padding: Int
@@ -50,7 +54,7 @@ struct Conv2d {
         _ w: WeightBinder, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
         bias: Bool = true
     ) throws {
-        weight = try w.take("weight", shape: [outChannels, inChannels, kernel, kernel])
+        weight = try w.takeWeight("weight", shape: [outChannels, inChannels, kernel, kernel])
         self.bias = bias ? try w.take("bias", shape: [outChannels]) : nil
         self.stride = stride
         self.padding = padding
@@ -65,18 +69,10 @@ struct Conv2d {
 
     /// The convolution with `bias` in place of the layer's own.
     func callAsFunction(_ x: Tensor, bias: Tensor?) throws -> Tensor {
-        if weight.shape[2] == 3, stride == 1, x.rank == 4 {
-            // Winograd pays off once there are enough 2×2 output tiles to amortize the filter transform.
-            let tiles = x.shape[0] * ((x.shape[2] + 2 * padding - 1) / 2) * ((x.shape[3] + 2 * padding - 1) / 2)
-            if tiles >= Self.winogradMinTiles {
-                return try conv2dWinograd3x3(x, weight: weight, bias: bias, padding: (padding, padding))
-            }
+        try weight.withFloat32 {
+            try convolution(x, weight: $0, bias: bias, stride: (stride, stride), padding: (padding, padding))
         }
-        return try conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding))
     }
-
-    /// Output tiles from which 3×3 stride-1 convolutions use Winograd F(2×2, 3×3).
-    static let winogradMinTiles = 64
 }
 
 /// `nn.GroupNorm` (affine), optionally followed by SiLU in the same pass.
@@ -116,8 +112,43 @@ func featureMap(_ x: Tensor, height: Int, width: Int) throws -> Tensor {
     return try transposeLastTwo(x).reshaped([b, c, height, width])
 }
 
-/// Number of weight elements held by a network value (its `Tensor`s, found by reflection).
+/// How a network holds its weights: elements by precision, and how many of the float16 ones are borrowed from a
+/// memory-mapped checkpoint rather than copied.
+public struct WeightSummary: Sendable, Equatable {
+    /// Elements held as float32 (norms, biases, embeddings; every weight of a float32 network).
+    public var float32Elements = 0
+    /// Elements held as float16 (the linear and convolution weights of a float16 network).
+    public var float16Elements = 0
+    /// Of `float16Elements`, those read in place from a memory-mapped file.
+    public var borrowedFloat16Elements = 0
+
+    /// Bytes the weights occupy (mapped or allocated).
+    public var bytes: Int { 4 * float32Elements + 2 * float16Elements }
+
+    static func + (a: WeightSummary, b: WeightSummary) -> WeightSummary {
+        WeightSummary(
+            float32Elements: a.float32Elements + b.float32Elements,
+            float16Elements: a.float16Elements + b.float16Elements,
+            borrowedFloat16Elements: a.borrowedFloat16Elements + b.borrowedFloat16Elements)
+    }
+}
+
+/// The `WeightSummary` of a network value (its `Tensor`s and `WeightTensor`s, found by reflection).
+func summarizeWeights(_ value: Any) -> WeightSummary {
+    if let t = value as? Tensor { return WeightSummary(float32Elements: t.count) }
+    if let w = value as? WeightTensor {
+        switch w {
+        case .float32(let t): return WeightSummary(float32Elements: t.count)
+        case .float16(let h):
+            return WeightSummary(float16Elements: h.count, borrowedFloat16Elements: h.storage.isBorrowed ? h.count : 0)
+        }
+    }
+    return Mirror(reflecting: value).children.reduce(WeightSummary()) { $0 + summarizeWeights($1.value) }
+}
+
+/// Number of weight elements held by a network value (its `Tensor`s and `WeightTensor`s, found by reflection).
 func countParameters(_ value: Any) -> Int {
     if let t = value as? Tensor { return t.count }
+    if let w = value as? WeightTensor { return w.count }
     return Mirror(reflecting: value).children.reduce(0) { $0 + countParameters($1.value) }
 }

@@ -100,6 +100,9 @@ public struct UNet2DConditionModel: Sendable {
     /// Number of weight elements (859,520,964 for SD v1).
     public var parameterCount: Int { countParameters(self) }
 
+    /// How the weights are held (float32 or float16, mapped or copied).
+    public var weightSummary: WeightSummary { summarizeWeights(self) }
+
     /// Config values that `validate()` lets through but this network does not implement.
     private static func refuseUnsupported(_ c: UNet2DConditionConfig) throws {
         if c.numAttentionHeads != nil {

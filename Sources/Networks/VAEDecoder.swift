@@ -24,7 +24,7 @@ struct VAEAttention {
         }
         func projection(_ current: String, _ old: String) throws -> Linear {
             Linear(
-                weight: try w.take(key(current, old, "weight"), shape: [channels, channels]),
+                weight: try w.takeWeight(key(current, old, "weight"), shape: [channels, channels]),
                 bias: try w.take(key(current, old, "bias"), shape: [channels]))
         }
         let p = try Self.renames.map { try projection($0.0, $0.1) }
@@ -128,6 +128,9 @@ public struct VAEDecoder: Sendable {
 
     /// Number of weight elements (49,490,199 for the SD v1 VAE's decoder and `post_quant_conv`).
     public var parameterCount: Int { countParameters(self) }
+
+    /// How the weights are held (float32 or float16, mapped or copied).
+    public var weightSummary: WeightSummary { summarizeWeights(self) }
 
     /// Decodes latents `[B, latent_channels, h, w]` (already divided by `scaling_factor`) to images
     /// `[B, out_channels, h·2^(blocks−1), w·2^(blocks−1)]`, nominally in [-1, 1] and not clamped.

@@ -62,7 +62,7 @@ public struct SafetyChecker: Sendable {
     /// Where the checker was found.
     public let location: SafetyCheckerLocation
     let tower: CLIPVisionTransformer
-    let projection: Tensor  // [P, hidden]
+    let projection: WeightTensor  // [P, hidden]
 
     /// The projection width (size of image embeddings and concept embeddings).
     public var embeddingSize: Int { config.projectionDim }
@@ -70,19 +70,20 @@ public struct SafetyChecker: Sendable {
     /// Loads the checker in `directory` (see `SafetyCheckerLocation.find`). Weights are bound strictly: the tower
     /// under `vision_model.vision_model.*` (transformers 4 layout, as in CompVis' checkpoint) or
     /// `vision_model.*` (transformers 5 `save_pretrained`), `visual_projection.weight`, and the concept tensors
-    /// whose counts are read from the checkpoint.
-    public init(directory: URL) throws {
+    /// whose counts are read from the checkpoint. `weights` float16 keeps the tower's and the projection's
+    /// matrices in float16 (from `model.fp16.safetensors` when present).
+    public init(directory: URL, weights precision: WeightPrecision = .float32) throws {
         guard let location = try SafetyCheckerLocation.find(in: directory) else {
             throw SafetyError(
                 file: directory.path,
                 "no safety checker (expected a pipeline folder listing safety_checker, a folder holding "
                     + "safety_checker/, or a safety_checker folder with config.json)")
         }
-        try self.init(location: location)
+        try self.init(location: location, weights: precision)
     }
 
-    /// Loads the checker at `location`.
-    public init(location: SafetyCheckerLocation) throws {
+    /// Loads the checker at `location`, its weight matrices in `precision`.
+    public init(location: SafetyCheckerLocation, weights precision: WeightPrecision = .float32) throws {
         self.location = location
         config = try CLIPVisionConfig.load(url: location.checker.appendingPathComponent("config.json"))
         if let url = location.preprocessorConfig {
@@ -90,14 +91,14 @@ public struct SafetyChecker: Sendable {
         } else {
             preprocessing = CLIPProcessorSettings(try CLIPPreprocessorConfig.decode(Data("{}".utf8)))
         }
-        weightsURL = try DiffusersPipelineFolder.weightsURL(in: location.checker)
+        weightsURL = try DiffusersPipelineFolder.weightsURL(in: location.checker, precision: precision)
         let archive = try loadTensorArchive(url: weightsURL)
-        let w = WeightBinder(archive)
+        let w = WeightBinder(archive, precision: precision)
         let nested = archive.contains("vision_model.vision_model.embeddings.class_embedding")
         tower = try CLIPVisionTransformer(
             config: config, weights: w.scoped(nested ? "vision_model.vision_model" : "vision_model"))
         let p = config.projectionDim
-        projection = try w.take("visual_projection.weight", shape: [p, config.hiddenSize])
+        projection = try w.takeWeight("visual_projection.weight", shape: [p, config.hiddenSize])
         let file = archive.fileDescription
         func embeds(_ key: String) throws -> Tensor {
             let t = try w.take(key)
@@ -162,7 +163,7 @@ public struct SafetyChecker: Sendable {
     /// `visual_projection(vision_model(pixels).pooled)` for normalized pixels `[B, 3, S, S]`: `[B, P]`.
     public func imageEmbeds(pixels: Tensor) throws -> Tensor {
         let pooled = try tower(pixels).pooled  // [B, hidden]
-        return try linear(pooled, weight: projection)  // [B, P]
+        return try projection.withFloat32 { try linear(pooled, weight: $0) }  // [B, P]
     }
 
     /// Image embeddings (not normalized) of decoded images, `batchSize` at a time.

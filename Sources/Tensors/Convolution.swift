@@ -35,13 +35,12 @@ public func conv2d(
     let kdim = c * kh * kw
     FLOPCounter.add(2 * n * o * hout * wout * kdim)
     let pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0
-    // Output rows per tile so that the im2col buffer holds at most ~16M floats.
-    let rowsPerTile = pointwise ? hout : max(1, min(hout, (1 << 24) / max(kdim * wout, 1)))
-    var cols = [Float](repeating: 0, count: pointwise ? 0 : kdim * rowsPerTile * wout)
+    // Output rows per tile so that the im2col buffer holds at most ~4M floats.
+    let rowsPerTile = pointwise ? hout : max(1, min(hout, (1 << 22) / max(kdim * wout, 1)))
     x.withUnsafeBufferPointer { px in
         weight.withUnsafeBufferPointer { pwt in
             out.withUnsafeMutableBufferPointer { po in
-                cols.withUnsafeMutableBufferPointer { pcols in
+                ScratchPool.shared.with(pointwise ? 0 : kdim * rowsPerTile * wout) { pcols in
                     guard let px = px.baseAddress, let pwt = pwt.baseAddress, let po = po.baseAddress else { return }
                     for b in 0..<n {
                         let src = px + b * c * h * w
@@ -59,11 +58,11 @@ public func conv2d(
                             im2col(
                                 src, channels: c, height: h, width: w, kernel: (kh, kw), stride: stride,
                                 padding: padding, outWidth: wout, rows: row0..<(row0 + rows),
-                                into: SendablePointer(pcols.baseAddress!))
+                                into: SendablePointer(pcols))
                             // [O, kdim] × [kdim, span] → dst[:, row0·wout ..< +span] (ldc = hout·wout).
                             splitSgemm(
                                 transB: false, m: o, n: span, k: kdim,
-                                a: pwt, lda: kdim, b: pcols.baseAddress!, ldb: span,
+                                a: pwt, lda: kdim, b: pcols, ldb: span,
                                 c: dst + row0 * wout, ldc: hout * wout)
                             row0 += rows
                         }

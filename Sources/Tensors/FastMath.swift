@@ -72,7 +72,14 @@ func sigmoidGate(_ x: Tensor, scale: Float) -> Tensor {
 /// In-place, max-subtracted softmax of one row, with the vectorized exponential.
 @inline(__always)
 func softmaxRow(_ row: UnsafeMutablePointer<Float>, length d: Int) {
-    let raw = UnsafeMutableRawPointer(row)
+    let sum = expRow(row, length: d, shift: rowMax(row, length: d))
+    scaleRow(row, length: d, by: 1 / sum)
+}
+
+/// The largest of `d` floats (−∞ for none).
+@inline(__always)
+func rowMax(_ row: UnsafePointer<Float>, length d: Int) -> Float {
+    let raw = UnsafeRawPointer(row)
     var i = 0
     var m8 = SIMD8<Float>(repeating: -.infinity)
     while i + 8 <= d {
@@ -82,8 +89,15 @@ func softmaxRow(_ row: UnsafeMutablePointer<Float>, length d: Int) {
     }
     var m = m8.max()
     for j in i..<d { m = max(m, row[j]) }
+    return m
+}
+
+/// Replaces each of `d` floats `x` by `e^(x − shift)` and returns their sum.
+@inline(__always)
+func expRow(_ row: UnsafeMutablePointer<Float>, length d: Int, shift m: Float) -> Float {
+    let raw = UnsafeMutableRawPointer(row)
     var s8 = SIMD8<Float>()
-    i = 0
+    var i = 0
     while i + 8 <= d {
         let e = fastExp(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) - m)
         raw.storeBytes(of: e, toByteOffset: 4 * i, as: SIMD8<Float>.self)
@@ -100,12 +114,18 @@ func softmaxRow(_ row: UnsafeMutablePointer<Float>, length d: Int) {
             sum += e[j - i]
         }
     }
-    let inv = 1 / sum
-    i = 0
+    return sum
+}
+
+/// Multiplies `d` floats by `factor` in place.
+@inline(__always)
+func scaleRow(_ row: UnsafeMutablePointer<Float>, length d: Int, by factor: Float) {
+    let raw = UnsafeMutableRawPointer(row)
+    var i = 0
     while i + 8 <= d {
-        let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * inv
+        let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * factor
         raw.storeBytes(of: v, toByteOffset: 4 * i, as: SIMD8<Float>.self)
         i += 8
     }
-    for j in i..<d { row[j] *= inv }
+    for j in i..<d { row[j] *= factor }
 }

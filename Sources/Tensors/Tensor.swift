@@ -1,3 +1,5 @@
+import CKernels
+
 /// Errors raised by tensor kernels: which operation failed and on which shapes.
 public struct TensorError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The kernel that refused its input, e.g. `"conv2d"`.
@@ -13,6 +15,10 @@ public struct TensorError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String { "\(op): \(message)" }
 }
 
+/// Set once, before the first tensor is allocated: freed tensor memory stays in the process for the next
+/// tensor instead of coming back page by page (`ck_keep_freed_memory`).
+let freedMemoryKept = ck_keep_freed_memory() == 1
+
 /// Backing memory of a tensor: owned, or borrowed from a longer-lived region (e.g. a memory-mapped file).
 public final class TensorStorage: @unchecked Sendable {
     /// Start of the elements.
@@ -24,6 +30,7 @@ public final class TensorStorage: @unchecked Sendable {
 
     /// Allocates `count` zero-initialized elements.
     public init(zeros count: Int) {
+        _ = freedMemoryKept
         base = .allocate(capacity: max(count, 1))
         base.initialize(repeating: 0, count: max(count, 1))
         self.count = count
@@ -32,6 +39,7 @@ public final class TensorStorage: @unchecked Sendable {
 
     /// Allocates `count` uninitialized elements (callers fill them before reading).
     init(uninitialized count: Int) {
+        _ = freedMemoryKept
         base = .allocate(capacity: max(count, 1))
         self.count = count
         owner = nil

@@ -29,13 +29,53 @@ public func conv2dWinograd3x3(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, 
     var out = Tensor(uninitialized: [n, o, hout, wout])
     FLOPCounter.add(2 * n * o * hout * wout * c * 9)  // the direct convolution's count
 
-    // U[k][o][c] = (G g Gᵀ)[k] for k = 4·row + column of the 4×4 transformed filter; eight (o, c) pairs
-    // at a time, each SIMD lane one pair.
-    var u = [Float](repeating: 0, count: 16 * o * c)
+    // Tiles of all images form one index space (image-major, then tile row, then column), processed in
+    // chunks of whole tile rows so the transformed buffers stay bounded.
+    let totalRows = n * tilesH
+    let rowsPerChunk = max(1, min(totalRows, winogradChunkTarget / max(max(c, o) * tilesW, 1)))
+    let maxTiles = rowsPerChunk * tilesW
+    withScratch(16 * o * c, 16 * c * maxTiles, 16 * o * maxTiles) { u, v, m in
+        winogradF2Filters(weight, into: SendablePointer(u))
+        let (uBase, vBase, mBase) = (UncheckedSendable(u), SendablePointer(v), SendablePointer(m))
+        x.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                var row0 = 0
+                while row0 < totalRows {
+                    let rows = min(rowsPerChunk, totalRows - row0)
+                    let tiles = rows * tilesW
+                    let geometry = WinogradChunk(
+                        rows: row0..<(row0 + rows), tilesH: tilesH, tilesW: tilesW, tiles: tiles)
+                    winogradInput(
+                        px.baseAddress!, channels: c, height: h, width: w, padding: padding, chunk: geometry,
+                        into: vBase)
+                    // The 16 GEMMs, spread over the kernel threads, each on single-threaded BLAS.
+                    parallelChunks(16, costPerItem: 1 << 20) { range in
+                        for k in range {
+                            sgemm(
+                                transA: false, transB: false, m: o, n: tiles, k: c,
+                                a: uBase.value + k * o * c, lda: c,
+                                b: vBase.base + k * c * tiles, ldb: tiles,
+                                c: mBase.base + k * o * tiles, ldc: tiles)
+                        }
+                    }
+                    winogradOutput(
+                        mBase, channels: o, chunk: geometry, bias: bias, into: SendablePointer(po.baseAddress!),
+                        height: hout, width: wout)
+                    row0 += rows
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// U[k][o][c] = (G g Gᵀ)[k] for k = 4·row + column of the 4×4 transformed filter; eight (o, c) pairs
+/// at a time, each SIMD lane one pair.
+private func winogradF2Filters(_ weight: Tensor, into dst: SendablePointer<Float>) {
+    let (o, c) = (weight.shape[0], weight.shape[1])
     weight.withUnsafeBufferPointer { pw in
-        u.withUnsafeMutableBufferPointer { pu in
+        do {
             let src = pw.baseAddress!
-            let dst = SendablePointer(pu.baseAddress!)
             let plane = o * c
             parallelChunks((plane + 7) / 8, costPerItem: 512) { range in
                 for block in range {
@@ -91,53 +131,11 @@ public func conv2dWinograd3x3(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, 
             }
         }
     }
-
-    // Tiles of all images form one index space (image-major, then tile row, then column), processed in
-    // chunks of whole tile rows so the transformed buffers stay cache-sized.
-    let totalRows = n * tilesH
-    let rowsPerChunk = max(1, min(totalRows, (1 << 17) / max(max(c, o) * tilesW, 1)))
-    let maxTiles = rowsPerChunk * tilesW
-    var v = [Float](repeating: 0, count: 16 * c * maxTiles)
-    var m = [Float](repeating: 0, count: 16 * o * maxTiles)
-    x.withUnsafeBufferPointer { px in
-        out.withUnsafeMutableBufferPointer { po in
-            u.withUnsafeBufferPointer { pu in
-                v.withUnsafeMutableBufferPointer { pv in
-                    m.withUnsafeMutableBufferPointer { pm in
-                        let vBase = SendablePointer(pv.baseAddress!)
-                        let mBase = SendablePointer(pm.baseAddress!)
-                        var row0 = 0
-                        while row0 < totalRows {
-                            let rows = min(rowsPerChunk, totalRows - row0)
-                            let tiles = rows * tilesW
-                            let geometry = WinogradChunk(
-                                rows: row0..<(row0 + rows), tilesH: tilesH, tilesW: tilesW, tiles: tiles)
-                            winogradInput(
-                                px.baseAddress!, channels: c, height: h, width: w, padding: padding, chunk: geometry,
-                                into: vBase)
-                            // The 16 GEMMs, spread over the kernel threads, each on single-threaded BLAS.
-                            let uBase = UncheckedSendable(pu.baseAddress!)
-                            parallelChunks(16, costPerItem: 1 << 20) { range in
-                                for k in range {
-                                    sgemm(
-                                        transA: false, transB: false, m: o, n: tiles, k: c,
-                                        a: uBase.value + k * o * c, lda: c,
-                                        b: vBase.base + k * c * tiles, ldb: tiles,
-                                        c: mBase.base + k * o * tiles, ldc: tiles)
-                                }
-                            }
-                            winogradOutput(
-                                mBase, channels: o, chunk: geometry, bias: bias,
-                                into: SendablePointer(po.baseAddress!), height: hout, width: wout)
-                            row0 += rows
-                        }
-                    }
-                }
-            }
-        }
-    }
-    return out
 }
+
+/// Tile-buffer elements a Winograd chunk aims at per transformed matrix (`channels × tiles`), measured at
+/// SD v1 sizes: smaller chunks make the GEMMs too narrow, larger ones gain nothing.
+let winogradChunkTarget = 1 << 18
 
 /// Which tiles a chunk covers: global tile rows `rows` (row `r` is tile row `r % tilesH` of image
 /// `r / tilesH`), `tiles = rows.count · tilesW` tiles in all.

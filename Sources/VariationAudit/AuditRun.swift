@@ -38,6 +38,9 @@ public struct AuditConfiguration: Sendable {
     public var shard: Shard?
     /// Largest accepted input image, in pixels.
     public var maxPixels = RGBImage.defaultMaxPixels
+    /// How the networks (pipeline and safety checker) hold their weight matrices: a run parameter. Default
+    /// float32; float16 uses the `fp16` variant files when present (their SHA-256 is recorded).
+    public var weights: WeightPrecision = .float32
 
     public init(model: URL, inputs: [URL], database: URL) {
         self.model = model
@@ -93,7 +96,7 @@ public final class AuditRun {
         let c = configuration
         folder = try ModelFolder(url: c.model)
         var weights: [String: JSONValue] = [:]
-        for (name, url) in try folder.weightFiles() {
+        for (name, url) in try folder.weightFiles(precision: c.weights) {
             events(.note("hashing \(url.path)"))
             let bytes = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
             weights[name] = .object([
@@ -102,7 +105,7 @@ public final class AuditRun {
             ])
         }
         self.weights = weights
-        pipeline = try folder.loadPipeline()
+        pipeline = try folder.loadPipeline(weights: c.weights)
         var generation = c.pipeline
         generation.height = generation.height ?? pipeline.defaultSize
         generation.width = generation.width ?? pipeline.defaultSize
@@ -122,7 +125,7 @@ public final class AuditRun {
             location = folder.safetyChecker
         }
         if let location {
-            let checker = try SafetyChecker(location: location)
+            let checker = try SafetyChecker(location: location, weights: c.weights)
             let set = try c.concepts.map { try ConceptSet.load(url: $0) }
             let scorer = try checker.scorer(concepts: set)
             self.checker = checker
@@ -131,7 +134,9 @@ public final class AuditRun {
             let nested = checkerArchive.contains("vision_model.vision_model.embeddings.class_embedding")
             let checkerDigest = try Digest.visionTower(
                 checkerArchive, prefix: nested ? "vision_model.vision_model" : "vision_model")
-            let encoderArchive = try loadTensorArchive(url: folder.pipeline.weightsURL(for: "image_encoder"))
+            // Both digests read the files the networks were loaded from, as float32 values.
+            let encoderArchive = try loadTensorArchive(
+                url: folder.pipeline.weightsURL(for: "image_encoder", precision: c.weights))
             let encoderDigest = try Digest.visionTower(encoderArchive, prefix: "vision_model")
             sharedCLIPPass = checkerDigest == encoderDigest && checker.preprocessing == embedder.settings
             let checkerHash: JSONValue
@@ -222,6 +227,7 @@ public final class AuditRun {
             "neighbors": .int(Int(c.neighbors)), "checker": checkerParameter, "concepts": conceptsParameter,
             "index": indexParameter, "max_pixels": .int(Int(c.maxPixels)),
             "memorization_embedding": .string("image_encoder image_embeds, CLIP preprocessing, L2-normalized"),
+            "weight_precision": .string(c.weights.rawValue),
         ]
         fingerprint = Self.fingerprint(parameters: parameters, weights: weights)
     }

@@ -3,6 +3,7 @@ import Diffusion
 import Foundation
 import Imaging
 import Safety
+import Tensors
 
 /// `manifest.json` of a generation run: the model, the parameters and, per finished input, its outputs, timing
 /// and safety verdicts. Rewritten atomically after every input so that an interrupted run resumes.
@@ -21,9 +22,12 @@ public struct RunManifest: Codable, Sendable, Equatable {
         /// Whether the safety checker ran, and what was done with flagged outputs (`""` without a checker).
         public var safety: Bool
         public var onUnsafe: String
+        /// `"f16"` when the networks held their weights in float16; nil (absent) for float32, as in manifests
+        /// written before the choice existed.
+        public var weights: String? = nil
 
         enum CodingKeys: String, CodingKey {
-            case variations, steps, guidance, seed, scheduler, eta, height, width, safety
+            case variations, steps, guidance, seed, scheduler, eta, height, width, safety, weights
             case onUnsafe = "on_unsafe"
         }
     }
@@ -79,6 +83,9 @@ public struct GenerationRun {
         public var onUnsafe: UnsafeImagePolicy = .black
         /// Largest accepted input image, in pixels.
         public var maxPixels = RGBImage.defaultMaxPixels
+        /// How the networks (pipeline and safety checker) hold their weight matrices. Default float32; float16
+        /// halves their memory (the `fp16` variant files are used when present) at a small cost in accuracy.
+        public var weights: WeightPrecision = .float32
 
         public init(model: URL, inputs: [URL], output: URL) {
             self.model = model
@@ -120,8 +127,8 @@ public struct GenerationRun {
         let stems = try Self.stems(of: c.inputs)
         let loadStart = Date()
         let folder = try ModelFolder(url: c.model)
-        let pipeline = try folder.loadPipeline()
-        let checker = c.safety ? try folder.loadSafetyChecker() : nil
+        let pipeline = try folder.loadPipeline(weights: c.weights)
+        let checker = c.safety ? try folder.loadSafetyChecker(weights: c.weights) : nil
         var settings = c.pipeline
         settings.height = settings.height ?? pipeline.defaultSize
         settings.width = settings.width ?? pipeline.defaultSize
@@ -129,7 +136,8 @@ public struct GenerationRun {
             variations: settings.variations, steps: settings.steps, guidance: Double(settings.guidance),
             seed: settings.seed, scheduler: settings.scheduler?.rawValue ?? pipeline.schedulerConfig.className ?? "",
             eta: Double(settings.eta), height: settings.height ?? 0, width: settings.width ?? 0,
-            safety: checker != nil, onUnsafe: checker == nil ? "" : c.onUnsafe.rawValue)
+            safety: checker != nil, onUnsafe: checker == nil ? "" : c.onUnsafe.rawValue,
+            weights: c.weights == .float32 ? nil : c.weights.rawValue)
         try FileManager.default.createDirectory(at: c.output, withIntermediateDirectories: true)
         let manifestURL = c.output.appendingPathComponent("manifest.json")
         var manifest: RunManifest

@@ -27,20 +27,25 @@ public struct ModelFolder: Sendable {
     /// The safety checker the pipeline lists, or nil (a pipeline saved with `safety_checker: [null, null]`).
     public var safetyChecker: SafetyCheckerLocation? { SafetyCheckerLocation.find(in: pipeline) }
 
-    /// The weight file of each network component present (`image_encoder`, `unet`, `vae`, `safety_checker`).
-    public func weightFiles() throws -> [(component: String, url: URL)] {
+    /// The weight file of each network component present (`image_encoder`, `unet`, `vae`, `safety_checker`): the
+    /// one loaded for `precision` (float16 prefers the `fp16` variant files).
+    public func weightFiles(
+        precision: WeightPrecision = .float32
+    ) throws -> [(component: String, url: URL)] {
         try ["image_encoder", "unet", "vae", "safety_checker"].compactMap { name in
             guard pipeline.components[name] != nil else { return nil }
-            return (name, try pipeline.weightsURL(for: name))
+            return (name, try pipeline.weightsURL(for: name, precision: precision))
         }
     }
 
-    /// Builds the generation pipeline (weights bound strictly).
-    public func loadPipeline() throws -> ImageVariationPipeline { try ImageVariationPipeline.load(folder: pipeline) }
+    /// Builds the generation pipeline (weights bound strictly), its weight matrices in `weights` precision.
+    public func loadPipeline(weights: WeightPrecision = .float32) throws -> ImageVariationPipeline {
+        try ImageVariationPipeline.load(folder: pipeline, weights: weights)
+    }
 
-    /// The pipeline's own safety checker, or nil when it has none.
-    public func loadSafetyChecker() throws -> SafetyChecker? {
-        try safetyChecker.map { try SafetyChecker(location: $0) }
+    /// The pipeline's own safety checker, or nil when it has none; its weight matrices in `weights` precision.
+    public func loadSafetyChecker(weights: WeightPrecision = .float32) throws -> SafetyChecker? {
+        try safetyChecker.map { try SafetyChecker(location: $0, weights: weights) }
     }
 
     /// The image encoder's CLIP preprocessing, as `varaudit embed --preprocess clip` applies it

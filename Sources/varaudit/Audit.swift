@@ -23,7 +23,9 @@ extension VarAudit {
 
                 Each variation is committed as soon as its image is on disk, so a killed audit loses nothing: \
                 rerunning the same command resumes it. A rerun with other parameters is refused unless --new-run. \
-                Unreadable inputs are recorded as errors and the audit goes on.
+                Unreadable inputs are recorded as errors and the audit goes on. --weights is a run parameter too: \
+                the SHA-256 recorded for each network is that of the file loaded (the fp16 variant with f16, when \
+                the model has one).
 
                 Sharding: --shard K/N audits the inputs at positions ≡ K (mod N) of the sorted input list. \
                 Without --shard, SLURM job arrays (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) and Kubernetes \
@@ -40,6 +42,8 @@ extension VarAudit {
         @OptionGroup var input: InputOptions
 
         @OptionGroup var generation: GenerationOptions
+
+        @OptionGroup var weights: WeightsOption
 
         @OptionGroup var indexOption: IndexOption
 
@@ -127,6 +131,7 @@ extension VarAudit {
             c.newRun = newRun
             c.shard = chosenShard
             c.maxPixels = maxPixels
+            c.weights = weights.precision
 
             let reporter = AuditProgress()
             let audit = try AuditRun(c) { reporter.show($0) }

@@ -18,13 +18,16 @@ extension VarAudit {
                 clip: ViT-L/14 image encoder on [batch, 3, 224, 224]. unet: one UNet call on latents \
                 [batch, 4, size/8, size/8] (batch 2 = one guided step). step: one guided step with the \
                 scheduler (UNet on both halves, guidance, PNDM update). vae: VAE decode to size×size. audit: one \
-                variation end to end (encode, --steps steps, decode, and the CLIP pass of the checks). \
+                variation end to end (encode, --steps steps, decode, and the CLIP pass of the checks). conv: each \
+                3×3 convolution shape of the UNet and VAE at --size through each method (kernel selection data). \
+                --weights f16 keeps every component's weight matrices in float16 (made up as float32 and rounded, \
+                or the model's fp16 variant files), widened per layer call. \
                 tools/bench/ runs the same through PyTorch and prints the ratio.
                 """
         )
 
         enum Component: String, ExpressibleByArgument, CaseIterable {
-            case clip, unet, step, vae, audit, index, parquet
+            case clip, unet, step, vae, audit, index, parquet, conv
         }
         enum Preset: String, ExpressibleByArgument, CaseIterable { case sdV1 = "sd-v1" }
 
@@ -64,6 +67,8 @@ extension VarAudit {
         @Option(help: "Threads for BLAS and our kernels (default: all cores).")
         var threads: Int?
 
+        @OptionGroup var weights: WeightsOption
+
         @Flag(
             help:
                 "Print JSON: {\"component\", \"seconds\", \"runs\", \"batch\", \"size\", \"threads\", \"peak_rss_mb\"}."
@@ -85,6 +90,7 @@ extension VarAudit {
             if let threads {
                 kernelThreadCount = threads
             }
+            if component == .conv { return try runConvolutionBenchmark() }
             let b = batch ?? (component == .unet ? 2 : 1)
             let call = try makeCall(batch: b)
             let (_, flops) = try FLOPCounter.measure { try call() }  // warm-up, counting operations
@@ -103,14 +109,16 @@ extension VarAudit {
                     "runs": runs, "batch": b, "size": component == .clip ? 224 : size, "gflop": gflops,
                     "gflop_per_second": best > 0 ? gflops / best : 0,
                     "threads": threads ?? kernelThreadCount, "peak_rss_mb": rss, "weights": model ?? "random",
+                    "weight_precision": weights.precision.rawValue,
                     "rss_anon_mb": procStatusMegabytes("RssAnon"), "rss_file_mb": procStatusMegabytes("RssFile"),
                 ])
             } else {
                 print(
                     String(
-                        format: "%@ (%@, batch %d): %.4f s per call (min of %d); %.1f GFLOP → %.1f GFLOP/s; peak RSS "
-                            + "%.0f MB, of which now %.0f MB allocated and %.0f MB mapped from files",
-                        component.rawValue, preset.rawValue, b, best, runs, gflops, best > 0 ? gflops / best : 0, rss,
+                        format: "%@ (%@, batch %d, %@ weights): %.4f s per call (min of %d); %.1f GFLOP → %.1f "
+                            + "GFLOP/s; peak RSS %.0f MB, of which now %.0f MB allocated and %.0f MB mapped from files",
+                        component.rawValue, preset.rawValue, b, weights.precision.rawValue, best, runs, gflops,
+                        best > 0 ? gflops / best : 0, rss,
                         procStatusMegabytes("RssAnon"), procStatusMegabytes("RssFile")))
             }
         }
@@ -119,9 +127,11 @@ extension VarAudit {
         private func source<C>(
             _ component: String, preset: () throws -> C, config: (DiffusersPipelineFolder) throws -> C
         ) throws -> (C, WeightBinder) {
-            guard let model else { return (try preset(), .random(seed: 1)) }
+            let precision = weights.precision
+            guard let model else { return (try preset(), .random(seed: 1, precision: precision)) }
             let folder = try DiffusersPipelineFolder(url: URL(fileURLWithPath: model))
-            return (try config(folder), WeightBinder(try folder.weights(for: component)))
+            let archive = try folder.weights(for: component, precision: precision)
+            return (try config(folder), WeightBinder(archive, precision: precision))
         }
 
         /// Builds the network and returns one timed call.
@@ -191,7 +201,7 @@ extension VarAudit {
                         }, axis: 0)
                     return try pipeline.encoder(x).imageEmbeds
                 }
-            case .index, .parquet:
+            case .index, .parquet, .conv:
                 throw ValidationError("the \(component.rawValue) benchmark is not a timed call")
             }
         }
@@ -201,16 +211,21 @@ extension VarAudit {
 extension VarAudit.Bench {
     /// The whole pipeline at the preset's sizes (or `--model`'s), with made-up weights unless `--model`.
     func benchPipeline() throws -> ImageVariationPipeline {
-        if let model { return try ImageVariationPipeline.load(directory: URL(fileURLWithPath: model)) }
+        let precision = weights.precision
+        if let model {
+            return try ImageVariationPipeline.load(directory: URL(fileURLWithPath: model), weights: precision)
+        }
         let encoderConfig = try ModelPresets.clipViTL14()
         let unetConfig = try ModelPresets.sdV1UNet()
         let vaeConfig = try ModelPresets.sdV1VAE()
         return ImageVariationPipeline(
             directory: URL(fileURLWithPath: "<random sd-v1>"),
-            encoder: try CLIPVisionEncoder(config: encoderConfig, weights: .random(seed: 1)),
+            encoder: try CLIPVisionEncoder(config: encoderConfig, weights: .random(seed: 1, precision: precision)),
             encoderConfig: encoderConfig,
-            unet: try UNet2DConditionModel(config: unetConfig, weights: .random(seed: 2)), unetConfig: unetConfig,
-            vae: try VAEDecoder(config: vaeConfig, weights: .random(seed: 3)), vaeConfig: vaeConfig,
+            unet: try UNet2DConditionModel(config: unetConfig, weights: .random(seed: 2, precision: precision)),
+            unetConfig: unetConfig,
+            vae: try VAEDecoder(config: vaeConfig, weights: .random(seed: 3, precision: precision)),
+            vaeConfig: vaeConfig,
             schedulerConfig: try ModelPresets.sdV1Scheduler())
     }
 }

@@ -30,6 +30,8 @@ extension VarAudit {
 
         @OptionGroup var generation: GenerationOptions
 
+        @OptionGroup var weights: WeightsOption
+
         @Flag(help: "Do not run the safety checker on the outputs.")
         var noSafety = false
 
@@ -54,6 +56,7 @@ extension VarAudit {
             c.safety = !noSafety
             c.onUnsafe = onUnsafe
             c.maxPixels = maxPixels
+            c.weights = weights.precision
             try GenerationRun(c).run { event in
                 switch event {
                 case .loaded(let seconds):

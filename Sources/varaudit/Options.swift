@@ -2,6 +2,7 @@ import ArgumentParser
 import Diffusion
 import Foundation
 import Imaging
+import Tensors
 
 /// The input pictures of every command that reads images: `--input FILE` (repeatable) and `--inputs DIR`
 /// (repeatable; its `.png`, `.jpg` and `.jpeg` files, sorted by name, dotfiles skipped).
@@ -129,4 +130,18 @@ struct GenerationOptions: ParsableArguments {
     }
 }
 
+/// `--weights f32|f16`: how the networks hold their weight matrices, as `generate`, `audit` and `bench` take it.
+struct WeightsOption: ParsableArguments {
+    @Option(
+        name: .customLong("weights"),
+        help: ArgumentHelp(
+            "How the networks hold their weight matrices: f32, or f16 to halve their memory (the model's fp16 "
+                + "variant files, such as unet/diffusion_pytorch_model.fp16.safetensors, are memory-mapped when "
+                + "present, float32 files converted once; each layer widens its weights to float32 as it runs; "
+                + "images stay within about 2/255 of f32's). Norms, biases and embeddings stay float32.",
+            valueName: "f32|f16"))
+    var precision: WeightPrecision = .float32
+}
+
 extension SchedulerKind: ExpressibleByArgument {}
+extension WeightPrecision: ExpressibleByArgument {}

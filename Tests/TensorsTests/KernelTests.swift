@@ -1,4 +1,5 @@
 import Checkpoints
+import Foundation
 import Tensors
 import TestSupport
 import Testing
@@ -108,5 +109,51 @@ struct KernelTests {
         #expect(throws: TensorError.self) {
             try attention(Tensor(zeros: [1, 2, 6]), Tensor(zeros: [1, 3, 6]), Tensor(zeros: [1, 3, 6]), heads: 4)
         }
+    }
+
+    /// The blocked attention's online softmax against a Float64 computation of the plain formula, with key
+    /// blocks whose scores grow block by block (every block raises each row's maximum, so the partial output
+    /// is rescaled each time) and then shrink. 2 heads of 8, 150 queries (two query blocks), 1,100 keys (three
+    /// key blocks). Tolerance 1e-5 of the largest output magnitude.
+    @Test func blockedAttentionAgainstFloat64() throws {
+        let (lq, lk, heads, d) = (150, 1_100, 2, 8)
+        var state: UInt64 = 0x1234_5678
+        func uniform() -> Float {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(state >> 40) / Float(1 << 24) * 2 - 1
+        }
+        let qs = (0..<(lq * heads * d)).map { _ in uniform() }
+        // Scores of key j scale with a growing, then falling, factor.
+        let ks = (0..<(lk * heads * d)).map { i -> Float in
+            let j = i / (heads * d)
+            return uniform() * (j < 900 ? 0.5 + Float(j) / 200 : 1)
+        }
+        let vs = (0..<(lk * heads * d)).map { _ in uniform() }
+        let got = try attention(
+            Tensor(shape: [1, lq, heads * d], values: qs), Tensor(shape: [1, lk, heads * d], values: ks),
+            Tensor(shape: [1, lk, heads * d], values: vs), heads: heads
+        ).scalars
+        var expected = [Float](repeating: 0, count: lq * heads * d)
+        let scale = 1 / Double(d).squareRoot()
+        for h in 0..<heads {
+            for i in 0..<lq {
+                var scores = [Double](repeating: 0, count: lk)
+                for j in 0..<lk {
+                    var dot = 0.0
+                    for e in 0..<d { dot += Double(qs[(i * heads + h) * d + e]) * Double(ks[(j * heads + h) * d + e]) }
+                    scores[j] = dot * scale
+                }
+                let top = scores.max()!
+                let weights = scores.map { Foundation.exp($0 - top) }
+                let total = weights.reduce(0, +)
+                for e in 0..<d {
+                    var acc = 0.0
+                    for j in 0..<lk { acc += weights[j] * Double(vs[(j * heads + h) * d + e]) }
+                    expected[(i * heads + h) * d + e] = Float(acc / total)
+                }
+            }
+        }
+        let magnitude = expected.map(abs).max() ?? 0
+        #expect(maxAbsDifference(got, expected) <= 1e-5 * magnitude)
     }
 }

@@ -3,6 +3,11 @@
     python tools/bench/compare.py --component clip [--batch 1] [--threads 2] [--runs 3]
     python tools/bench/compare.py --component unet --size 256 --batch 2 --threads 2
     python tools/bench/compare.py --component vae --size 256 --threads 2
+    python tools/bench/compare.py --component step --size 512 --threads 2 --runs 1
+
+step is one guided denoising step: the UNet on the unconditional and conditional halves (batch 2), guidance and
+the PNDM update (OpenVINO runs the converted UNet and the same PyTorch scheduler). Each side runs in its own
+process, so each peak RSS (from wait4) is that side's alone.
 
 Needs a Python with torch, diffusers and transformers (outside the repository; `pip install openvino` adds the
 OpenVINO column: the same PyTorch module converted with `openvino.convert_model`, f32, the same threads) and a
@@ -66,6 +71,20 @@ def torch_call(component, batch, size):
     raise SystemExit(f"unknown component {component}")
 
 
+def pndm_step(guidance=3.0):
+    """A PNDM scheduler (SD v1 settings, 50 steps) and a function applying one guided update to batch-2 noise."""
+    from diffusers import PNDMScheduler
+    sched = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                          num_train_timesteps=1000, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
+    sched.set_timesteps(50)
+    t = sched.timesteps[10]
+
+    def update(noise, latents):
+        uncond, cond = noise.chunk(2)
+        return sched.step(uncond + guidance * (cond - uncond), t, latents).prev_sample
+    return t, update
+
+
 def best_of(call, runs):
     call()
     times = []
@@ -76,8 +95,9 @@ def best_of(call, runs):
     return min(times)
 
 
-def openvino_seconds(module, inputs, threads, runs):
-    """The module converted by OpenVINO (f32 inference, `threads` threads), or None without openvino."""
+def openvino_seconds(module, inputs, threads, runs, then=None):
+    """The module converted by OpenVINO (f32 inference, `threads` threads), or None without openvino; `then`
+    (if given) is applied to the output as part of each timed call."""
     try:
         import openvino as ov
     except ImportError:
@@ -88,12 +108,48 @@ def openvino_seconds(module, inputs, threads, runs):
         converted, "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"})
     request = compiled.create_infer_request()
     arrays = [x.numpy() for x in inputs]
-    return best_of(lambda: request.infer(arrays), runs)
+    if then is None:
+        return best_of(lambda: request.infer(arrays), runs)
+    return best_of(lambda: then(request.infer(arrays)[0]), runs)
+
+
+def worker(a, batch):
+    """Times one side in this process and prints {"seconds"} (the parent reads the peak RSS)."""
+    torch.set_num_threads(a.threads)
+    component = "unet" if a.component == "step" else a.component
+    module, inputs = torch_call(component, batch, a.size)
+    if a.component == "step":
+        t, update = pndm_step()
+        latents = inputs[0][:1]
+        inputs = (torch.cat([latents, latents]), torch.tensor(float(t)), inputs[2])
+    if a.worker == "torch":
+        with torch.inference_mode():
+            if a.component == "step":
+                seconds = best_of(lambda: update(module(*inputs), latents), a.runs)
+            else:
+                seconds = best_of(lambda: module(*inputs), a.runs)
+    else:
+        seconds = openvino_seconds(module, inputs, a.threads, a.runs,
+                                   then=(lambda noise: update(torch.from_numpy(noise), latents))
+                                   if a.component == "step" else None)
+    print(json.dumps({"seconds": seconds}))
+
+
+def measured(cmd):
+    """(stdout, peak RSS in MB) of one child process."""
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])} … failed with status {status}")
+    return out, usage.ru_maxrss / 1024
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--component", required=True, choices=["clip", "unet", "vae"])
+    p.add_argument("--component", required=True, choices=["clip", "unet", "vae", "step"])
+    p.add_argument("--worker", choices=["torch", "openvino"], help=argparse.SUPPRESS)
+    p.add_argument("--weights", default="f32", choices=["f32", "f16"], help="varaudit's --weights")
     p.add_argument("--batch", type=int)
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--threads", type=int, default=os.cpu_count())
@@ -101,23 +157,37 @@ def main():
     p.add_argument("--tool", default=os.path.join(ROOT, ".build", "release", "varaudit"))
     a = p.parse_args()
     batch = a.batch or (2 if a.component == "unet" else 1)
+    if a.worker:
+        return worker(a, 2 if a.component == "step" else batch)
 
-    torch.set_num_threads(a.threads)
-    module, inputs = torch_call(a.component, batch, a.size)
-    with torch.inference_mode():
-        torch_s = best_of(lambda: module(*inputs), a.runs)
-    ov_s = openvino_seconds(module, inputs, a.threads, a.runs)
+    sides = {}
+    for side in ["torch", "openvino"]:
+        if side == "openvino":
+            try:
+                import openvino  # noqa: F401
+            except ImportError:
+                continue
+        cmd = [sys.executable, __file__, "--worker", side, "--component", a.component, "--size", str(a.size),
+               "--threads", str(a.threads), "--runs", str(a.runs), "--batch", str(batch)]
+        text, mb = measured(cmd)
+        sides[side] = (json.loads(text)["seconds"], mb)
 
     cmd = [a.tool, "bench", "--component", a.component, "--batch", str(batch), "--size", str(a.size),
-           "--threads", str(a.threads), "--runs", str(a.runs), "--json"]
-    ours = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+           "--threads", str(a.threads), "--runs", str(a.runs), "--weights", a.weights, "--json"]
+    text, ours_mb = measured(cmd)
+    ours = json.loads(text)
+    torch_s, torch_mb = sides["torch"]
     out = {"component": a.component, "batch": batch, "size": a.size if a.component != "clip" else 224,
-           "threads": a.threads, "torch_seconds": round(torch_s, 4), "varaudit_seconds": round(ours["seconds"], 4),
-           "ratio": round(ours["seconds"] / torch_s, 3), "varaudit_gflop_per_second": round(
-               ours.get("gflop_per_second", 0), 1), "torch": torch.__version__}
-    if ov_s is not None:
+           "threads": a.threads, "weights": a.weights, "torch_seconds": round(torch_s, 4),
+           "varaudit_seconds": round(ours["seconds"], 4), "ratio": round(ours["seconds"] / torch_s, 3),
+           "varaudit_gflop_per_second": round(ours.get("gflop_per_second", 0), 1),
+           "torch_peak_rss_mb": round(torch_mb), "varaudit_peak_rss_mb": round(ours_mb),
+           "rss_ratio": round(ours_mb / torch_mb, 3), "torch": torch.__version__}
+    if "openvino" in sides:
+        ov_s, ov_mb = sides["openvino"]
         out["openvino_seconds"] = round(ov_s, 4)
         out["ratio_to_openvino"] = round(ours["seconds"] / ov_s, 3)
+        out["openvino_peak_rss_mb"] = round(ov_mb)
     print(json.dumps(out, indent=2))
 
 
