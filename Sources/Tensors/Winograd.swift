@@ -29,54 +29,18 @@ public func conv2dWinograd3x3(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, 
     var out = Tensor(uninitialized: [n, o, hout, wout])
     FLOPCounter.add(2 * n * o * hout * wout * c * 9)  // the direct convolution's count
 
-    // Tiles of all images form one index space (image-major, then tile row, then column), processed in
-    // chunks of whole tile rows so the transformed buffers stay bounded.
-    let totalRows = n * tilesH
-    let rowsPerChunk = max(1, min(totalRows, winogradChunkTarget / max(max(c, o) * tilesW, 1)))
-    let maxTiles = rowsPerChunk * tilesW
-    withScratch(16 * o * c, 16 * c * maxTiles, 16 * o * maxTiles) { u, v, m in
-        winogradF2Filters(weight, into: SendablePointer(u))
-        let (uBase, vBase, mBase) = (UncheckedSendable(u), SendablePointer(v), SendablePointer(m))
-        x.withUnsafeBufferPointer { px in
-            out.withUnsafeMutableBufferPointer { po in
-                var row0 = 0
-                while row0 < totalRows {
-                    let rows = min(rowsPerChunk, totalRows - row0)
-                    let tiles = rows * tilesW
-                    let geometry = WinogradChunk(
-                        rows: row0..<(row0 + rows), tilesH: tilesH, tilesW: tilesW, tiles: tiles)
-                    winogradInput(
-                        px.baseAddress!, channels: c, height: h, width: w, padding: padding, chunk: geometry,
-                        into: vBase)
-                    // The 16 GEMMs, spread over the kernel threads, each on single-threaded BLAS.
-                    parallelChunks(16, costPerItem: 1 << 20) { range in
-                        for k in range {
-                            sgemm(
-                                transA: false, transB: false, m: o, n: tiles, k: c,
-                                a: uBase.value + k * o * c, lda: c,
-                                b: vBase.base + k * c * tiles, ldb: tiles,
-                                c: mBase.base + k * o * tiles, ldc: tiles)
-                        }
-                    }
-                    winogradOutput(
-                        mBase, channels: o, chunk: geometry, bias: bias, into: SendablePointer(po.baseAddress!),
-                        height: hout, width: wout)
-                    row0 += rows
-                }
-            }
-        }
-    }
+    try winograd(
+        WinogradMethod(
+            tile: 2, points: 16, filters: winogradF2Filters, input: winogradInput, output: winogradOutput),
+        x, weight: weight, bias: bias, padding: padding, into: &out)
     return out
 }
 
 /// U[k][o][c] = (G g Gᵀ)[k] for k = 4·row + column of the 4×4 transformed filter; eight (o, c) pairs
 /// at a time, each SIMD lane one pair.
-private func winogradF2Filters(_ weight: Tensor, into dst: SendablePointer<Float>) {
-    let (o, c) = (weight.shape[0], weight.shape[1])
-    weight.withUnsafeBufferPointer { pw in
+private func winogradF2Filters(_ src: UnsafePointer<Float>, pairs plane: Int, into dst: SendablePointer<Float>) {
+    do {
         do {
-            let src = pw.baseAddress!
-            let plane = o * c
             parallelChunks((plane + 7) / 8, costPerItem: 512) { range in
                 for block in range {
                     let oc0 = block * 8
@@ -127,6 +91,97 @@ private func winogradF2Filters(_ weight: Tensor, into dst: SendablePointer<Float
                     row(1, 0.5 * (g.0 + g.3 + g.6), 0.5 * (g.1 + g.4 + g.7), 0.5 * (g.2 + g.5 + g.8))
                     row(2, 0.5 * (g.0 - g.3 + g.6), 0.5 * (g.1 - g.4 + g.7), 0.5 * (g.2 - g.5 + g.8))
                     row(3, g.6, g.7, g.8)
+                }
+            }
+        }
+    }
+}
+
+/// One Winograd method's tile size, transformed-tile size and transforms.
+struct WinogradMethod {
+    /// Output tile side (2 or 4).
+    let tile: Int
+    /// Values per transformed tile: (tile + 2)².
+    let points: Int
+    /// `U[k][o][c]` for `pairs` consecutive (o, c) filters at `src` (9 taps each), `k` of `points`.
+    let filters: (_ src: UnsafePointer<Float>, _ pairs: Int, _ into: SendablePointer<Float>) -> Void
+    /// `V[k][c][t]` for the tiles of a chunk.
+    let input:
+        (
+            _ src: UnsafePointer<Float>, _ channels: Int, _ height: Int, _ width: Int, _ padding: (Int, Int),
+            _ chunk: WinogradChunk, _ into: SendablePointer<Float>
+        ) -> Void
+    /// `Y = Aᵀ M A + bias` for `channels` output channels, written with `imageChannels` channels per image.
+    let output:
+        (
+            _ m: SendablePointer<Float>, _ channels: Int, _ chunk: WinogradChunk, _ biases: [Float],
+            _ into: SendablePointer<Float>, _ imageChannels: Int, _ height: Int, _ width: Int
+        ) -> Void
+}
+
+/// Filter-transform elements a block of output channels may take (16 M floats, 64 MB): wider layers are done
+/// in equal blocks of output channels, so that the transformed filters of SD v1's deepest layers (up to 210 MB
+/// whole) do not add to the network's peak memory. (At 8 M floats the VAE's 512-channel layers split in two
+/// and lost 20%.)
+let winogradFilterBlock = 1 << 24
+
+/// The part every Winograd method shares: blocks of output channels (`winogradFilterBlock`), chunks of tile rows
+/// (`winogradChunkTarget`), the filter, input and output transforms of `method`, and its `points` GEMMs of
+/// `[O, C] × [C, tiles]`, spread over the kernel threads, each on single-threaded BLAS. `out` is
+/// `[N, O, hout, wout]`, uninitialized.
+func winograd(
+    _ method: WinogradMethod, _ x: Tensor, weight: Tensor, bias: Tensor?, padding: (Int, Int), into out: inout Tensor
+) throws {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let o = weight.shape[0]
+    let (hout, wout) = (out.shape[2], out.shape[3])
+    let tilesH = (hout + method.tile - 1) / method.tile
+    let tilesW = (wout + method.tile - 1) / method.tile
+    let k = method.points
+    let biases = bias?.scalars ?? [Float](repeating: 0, count: o)
+    // Tiles of all images form one index space (image-major, then tile row, then column), processed in
+    // chunks of whole tile rows so the transformed buffers stay bounded.
+    let totalRows = n * tilesH
+    let rowsPerChunk = max(1, min(totalRows, winogradChunkTarget / max(max(c, o) * tilesW, 1)))
+    let maxTiles = rowsPerChunk * tilesW
+    let chunks = (totalRows + rowsPerChunk - 1) / rowsPerChunk
+    let blocks = max(1, (k * o * c + winogradFilterBlock - 1) / winogradFilterBlock)
+    let outBlock = blocks == 1 ? o : ((o + blocks - 1) / blocks + 7) / 8 * 8
+    withScratch(k * min(outBlock, o) * c, k * c * maxTiles, k * min(outBlock, o) * maxTiles) { u, v, m in
+        let (uBase, vBase, mBase) = (UncheckedSendable(u), SendablePointer(v), SendablePointer(m))
+        x.withUnsafeBufferPointer { px in
+            weight.withUnsafeBufferPointer { pw in
+                out.withUnsafeMutableBufferPointer { po in
+                    var o0 = 0
+                    while o0 < o {
+                        let ob = min(outBlock, o - o0)
+                        method.filters(pw.baseAddress! + o0 * c * 9, ob * c, SendablePointer(u))
+                        var row0 = 0
+                        while row0 < totalRows {
+                            let rows = min(rowsPerChunk, totalRows - row0)
+                            let tiles = rows * tilesW
+                            let geometry = WinogradChunk(
+                                rows: row0..<(row0 + rows), tilesH: tilesH, tilesW: tilesW, tiles: tiles)
+                            // With one chunk, the tiles transformed for the first block serve every block.
+                            if o0 == 0 || chunks > 1 {
+                                method.input(px.baseAddress!, c, h, w, padding, geometry, vBase)
+                            }
+                            parallelChunks(k, costPerItem: 1 << 20) { range in
+                                for j in range {
+                                    sgemm(
+                                        transA: false, transB: false, m: ob, n: tiles, k: c,
+                                        a: uBase.value + j * ob * c, lda: c,
+                                        b: vBase.base + j * c * tiles, ldb: tiles,
+                                        c: mBase.base + j * ob * tiles, ldc: tiles)
+                                }
+                            }
+                            method.output(
+                                mBase, ob, geometry, Array(biases[o0..<(o0 + ob)]),
+                                SendablePointer(po.baseAddress! + o0 * hout * wout), o, hout, wout)
+                            row0 += rows
+                        }
+                        o0 += ob
+                    }
                 }
             }
         }
@@ -215,18 +270,17 @@ private func winogradInput(
 /// `Y = Aᵀ M A + bias` per tile with `Aᵀ = [[1,1,1,0],[0,1,−1,−1]]`, written into the `[N, O, H, W]` output
 /// (edge tiles clipped to the output size). Eight horizontally adjacent tiles at a time, one per SIMD lane.
 private func winogradOutput(
-    _ m: SendablePointer<Float>, channels o: Int, chunk: WinogradChunk, bias: Tensor?,
-    into out: SendablePointer<Float>, height hout: Int, width wout: Int
+    _ m: SendablePointer<Float>, channels o: Int, chunk: WinogradChunk, biases: [Float],
+    into out: SendablePointer<Float>, imageChannels: Int, height hout: Int, width wout: Int
 ) {
     let plane = o * chunk.tiles
-    let biases = bias?.scalars ?? [Float](repeating: 0, count: o)
     let groups = (chunk.tilesW + 7) / 8
     parallelChunks(o, costPerItem: chunk.tiles * 32) { range in
         for oi in range {
             var t = oi * chunk.tiles
             let b = biases[oi]
             for r in chunk.rows {
-                let image = out.base + ((r / chunk.tilesH) * o + oi) * hout * wout
+                let image = out.base + ((r / chunk.tilesH) * imageChannels + oi) * hout * wout
                 let y = 2 * (r % chunk.tilesH)
                 for group in 0..<groups {
                     let lanes = min(8, chunk.tilesW - 8 * group)

@@ -30,43 +30,10 @@ public func conv2dWinograd4x4(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, 
     var out = Tensor(uninitialized: [n, o, hout, wout])
     FLOPCounter.add(2 * n * o * hout * wout * c * 9)  // the direct convolution's count
 
-    // Tiles of all images form one index space (image-major, then tile row, then column), processed in
-    // chunks of whole tile rows so the transformed buffers stay bounded.
-    let totalRows = n * tilesH
-    let rowsPerChunk = max(1, min(totalRows, winogradChunkTarget / max(max(c, o) * tilesW, 1)))
-    let maxTiles = rowsPerChunk * tilesW
-    withScratch(36 * o * c, 36 * c * maxTiles, 36 * o * maxTiles) { u, v, m in
-        winogradF4Filters(weight, into: SendablePointer(u))
-        let (uBase, vBase, mBase) = (UncheckedSendable(u), SendablePointer(v), SendablePointer(m))
-        x.withUnsafeBufferPointer { px in
-            out.withUnsafeMutableBufferPointer { po in
-                var row0 = 0
-                while row0 < totalRows {
-                    let rows = min(rowsPerChunk, totalRows - row0)
-                    let tiles = rows * tilesW
-                    let geometry = WinogradChunk(
-                        rows: row0..<(row0 + rows), tilesH: tilesH, tilesW: tilesW, tiles: tiles)
-                    winogradF4Input(
-                        px.baseAddress!, channels: c, height: h, width: w, padding: padding, chunk: geometry,
-                        into: vBase)
-                    // The 36 GEMMs, spread over the kernel threads, each on single-threaded BLAS.
-                    parallelChunks(36, costPerItem: 1 << 20) { range in
-                        for k in range {
-                            sgemm(
-                                transA: false, transB: false, m: o, n: tiles, k: c,
-                                a: uBase.value + k * o * c, lda: c,
-                                b: vBase.base + k * c * tiles, ldb: tiles,
-                                c: mBase.base + k * o * tiles, ldc: tiles)
-                        }
-                    }
-                    winogradF4Output(
-                        mBase, channels: o, chunk: geometry, bias: bias, into: SendablePointer(po.baseAddress!),
-                        height: hout, width: wout)
-                    row0 += rows
-                }
-            }
-        }
-    }
+    try winograd(
+        WinogradMethod(
+            tile: 4, points: 36, filters: winogradF4Filters, input: winogradF4Input, output: winogradF4Output),
+        x, weight: weight, bias: bias, padding: padding, into: &out)
     return out
 }
 
@@ -97,11 +64,9 @@ private func outputTransformed(_ m: Six) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<F
 
 /// `U[k][o][c] = (G g Gᵀ)[k]` for k = 6·row + column of the 6×6 transformed filter, with
 /// `G = [[¼,0,0],[−⅙,−⅙,−⅙],[−⅙,⅙,−⅙],[1/24,1/12,⅙],[1/24,−1/12,⅙],[0,0,1]]`; eight (o, c) pairs at a time.
-private func winogradF4Filters(_ weight: Tensor, into dst: SendablePointer<Float>) {
-    let plane = weight.shape[0] * weight.shape[1]
-    weight.withUnsafeBufferPointer { pw in
+private func winogradF4Filters(_ src: UnsafePointer<Float>, pairs plane: Int, into dst: SendablePointer<Float>) {
+    do {
         do {
-            let src = pw.baseAddress!
             parallelChunks((plane + 7) / 8, costPerItem: 1024) { range in
                 for block in range {
                     let oc0 = block * 8
@@ -242,18 +207,17 @@ private func winogradF4Input(
 /// `Y = Aᵀ M A + bias` per tile, written into the `[N, O, H, W]` output (edge tiles clipped to the output
 /// size). Eight horizontally adjacent tiles at a time, one per SIMD lane.
 private func winogradF4Output(
-    _ m: SendablePointer<Float>, channels o: Int, chunk: WinogradChunk, bias: Tensor?,
-    into out: SendablePointer<Float>, height hout: Int, width wout: Int
+    _ m: SendablePointer<Float>, channels o: Int, chunk: WinogradChunk, biases: [Float],
+    into out: SendablePointer<Float>, imageChannels: Int, height hout: Int, width wout: Int
 ) {
     let plane = o * chunk.tiles
-    let biases = bias?.scalars ?? [Float](repeating: 0, count: o)
     let groups = (chunk.tilesW + 7) / 8
     parallelChunks(o, costPerItem: chunk.tiles * 120) { range in
         for oi in range {
             var t = oi * chunk.tiles
             let b = biases[oi]
             for r in chunk.rows {
-                let image = out.base + ((r / chunk.tilesH) * o + oi) * hout * wout
+                let image = out.base + ((r / chunk.tilesH) * imageChannels + oi) * hout * wout
                 let y = 4 * (r % chunk.tilesH)
                 for group in 0..<groups {
                     let lanes = min(8, chunk.tilesW - 8 * group)

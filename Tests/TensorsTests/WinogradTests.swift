@@ -92,6 +92,26 @@ struct WinogradTests {
         #expect(f4 < 6e-6)
     }
 
+    /// Layers whose transformed filters exceed `winogradFilterBlock` run in blocks of output channels: F(2×2) with
+    /// 1,030 channels (two blocks of 520 and 510, and two chunks of tile rows, so the tiles are transformed again
+    /// for the second block) and F(4×4) with 700 (two blocks, one chunk). Tolerances 1e-6 and 2e-5 of the largest
+    /// output (F(4×4) measured 6.7e-6 here: its rounding grows with the channel count, see the RMS test below).
+    @Test func outputChannelBlocks() throws {
+        for (shape, f4) in [([1, 1_030, 34, 34], false), ([1, 700, 10, 10], true)] {
+            let x = random(shape, seed: 21)
+            var w = random([shape[1], shape[1], 3, 3], seed: 22)
+            let bound = 1 / Float(9 * shape[1]).squareRoot()
+            w = try Tensor(shape: w.shape, values: w.scalars.map { $0 * bound })
+            let b = random([shape[1]], seed: 23)
+            let expected = try conv2d(x, weight: w, bias: b, padding: (1, 1))
+            let got =
+                f4 ? try conv2dWinograd4x4(x, weight: w, bias: b) : try conv2dWinograd3x3(x, weight: w, bias: b)
+            let scale = expected.scalars.map(abs).max() ?? 0
+            let diff = maxAbsDifference(got.scalars, expected.scalars)
+            #expect(diff <= (f4 ? 2e-5 : 1e-6) * scale, "\(shape): \(diff) of \(scale)")
+        }
+    }
+
     @Test func rejectsOtherKernelsAndShapes() {
         #expect(throws: TensorError.self) {
             try conv2dWinograd4x4(Tensor(zeros: [1, 2, 4, 4]), weight: Tensor(zeros: [2, 2, 5, 5]))
