@@ -22,7 +22,8 @@ extension VarAudit {
                 3×3 convolution shape of the UNet and VAE at --size through each method (kernel selection data). \
                 --weights f16 keeps every component's weight matrices in float16 (made up as float32 and rounded, \
                 or the model's fp16 variant files), widened per layer call. \
-                tools/bench/ runs the same through PyTorch and prints the ratio.
+                tools/bench/compare.py runs the same through PyTorch and OpenVINO and prints the ratios and each \
+                side's peak RSS; tools/bench/generate.py times a whole generate process against diffusers'.
                 """
         )
 
