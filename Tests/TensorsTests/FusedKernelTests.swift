@@ -93,6 +93,29 @@ struct FusedKernelTests {
         #expect(throws: TensorError.self) { try geglu(Tensor(zeros: [2, 3])) }
     }
 
+    /// The vectorized path (eight gates at a time, then a tail) with the hidden half 1, so the output is the GELU
+    /// of the gate itself: over gates in [−6, 6], within 1e-7·|g| (erf's 2e-7 absolute error, halved by the
+    /// ½) plus 2 ulps of the result, against Double's erf.
+    @Test func gegluVectorPathIsTheExactGELU() throws {
+        let (rows, d) = (30, 43)
+        var values = [Float](repeating: 1, count: rows * 2 * d)
+        for r in 0..<rows {
+            for i in 0..<d { values[r * 2 * d + d + i] = -6 + 12 * Float(r * d + i) / Float(rows * d - 1) }
+        }
+        let got = try geglu(Tensor(shape: [rows, 2 * d], values: values)).scalars
+        var worst = 0.0
+        for r in 0..<rows {
+            for i in 0..<d {
+                let g = Double(values[r * 2 * d + d + i])
+                let expected = 0.5 * g * (1 + erf(g / 2.0.squareRoot()))
+                let diff = abs(Double(got[r * d + i]) - expected)
+                worst = max(worst, diff)
+                #expect(diff <= 1e-7 * abs(g) + 2.4e-7 * max(abs(expected), 1e-6), "gate \(g)")
+            }
+        }
+        print("geglu vector path: largest difference from the exact GELU \(worst)")
+    }
+
     @Test func residualAddAndTranspose() throws {
         let a = random([2, 3, 37], seed: 7)
         let b = random([2, 3, 37], seed: 8)
