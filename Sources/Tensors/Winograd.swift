@@ -72,12 +72,7 @@ private func winogradF2Filters(_ src: UnsafePointer<Float>, pairs plane: Int, in
                         }
                     }
                     func put(_ k: Int, _ value: SIMD8<Float>) {
-                        let out = dst.base + k * plane + oc0
-                        if lanes == 8 {
-                            UnsafeMutableRawPointer(out).storeBytes(of: value, as: SIMD8<Float>.self)
-                        } else {
-                            for l in 0..<lanes { out[l] = value[l] }
-                        }
+                        storeLanes(value, to: dst.base + k * plane + oc0, lanes)
                     }
                     // Row i of G g is (a, b, c) over the three columns; (G g) Gᵀ applies G to it again.
                     func row(_ i: Int, _ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) {
@@ -192,6 +187,26 @@ func winograd(
 /// SD v1 sizes: smaller chunks make the GEMMs too narrow, larger ones gain nothing.
 let winogradChunkTarget = 1 << 18
 
+/// Eight consecutive floats at `p`, or only the first `lanes` of them (the other lanes zero): a group of
+/// tiles or filter pairs at the edge of a row.
+@inline(__always)
+func loadLanes(_ p: UnsafePointer<Float>, _ lanes: Int) -> SIMD8<Float> {
+    if lanes == 8 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+    var s = SIMD8<Float>()
+    for l in 0..<lanes { s[l] = p[l] }
+    return s
+}
+
+/// Stores the first `lanes` of `value` at `p` (all eight in one store when `lanes` is 8).
+@inline(__always)
+func storeLanes(_ value: SIMD8<Float>, to p: UnsafeMutablePointer<Float>, _ lanes: Int) {
+    if lanes == 8 {
+        UnsafeMutableRawPointer(p).storeBytes(of: value, as: SIMD8<Float>.self)
+    } else {
+        for l in 0..<lanes { p[l] = value[l] }
+    }
+}
+
 /// Which tiles a chunk covers: global tile rows `rows` (row `r` is tile row `r % tilesH` of image
 /// `r / tilesH`), `tiles = rows.count · tilesW` tiles in all.
 struct WinogradChunk {
@@ -242,14 +257,7 @@ private func winogradInput(
                     let d3 = columns(3)
                     let lanes = min(8, chunk.tilesW - 8 * group)
                     // Bᵀ d (rows), then (·) B (columns), each row one 4-tuple of lanes.
-                    func put(_ k: Int, _ value: SIMD8<Float>) {
-                        let dst = v.base + k * plane + t
-                        if lanes == 8 {
-                            UnsafeMutableRawPointer(dst).storeBytes(of: value, as: SIMD8<Float>.self)
-                        } else {
-                            for l in 0..<lanes { dst[l] = value[l] }
-                        }
-                    }
+                    func put(_ k: Int, _ value: SIMD8<Float>) { storeLanes(value, to: v.base + k * plane + t, lanes) }
                     func store(_ i: Int, _ r: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)) {
                         put(4 * i, r.0 - r.2)
                         put(4 * i + 1, r.1 + r.2)
@@ -284,13 +292,7 @@ private func winogradOutput(
                 let y = 2 * (r % chunk.tilesH)
                 for group in 0..<groups {
                     let lanes = min(8, chunk.tilesW - 8 * group)
-                    func load(_ k: Int) -> SIMD8<Float> {
-                        let p = m.base + k * plane + t
-                        if lanes == 8 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
-                        var s = SIMD8<Float>()
-                        for l in 0..<lanes { s[l] = p[l] }
-                        return s
-                    }
+                    func load(_ k: Int) -> SIMD8<Float> { loadLanes(m.base + k * plane + t, lanes) }
                     // Aᵀ M: two rows (of four column vectors), then · A.
                     var s0 = (load(0), load(1), load(2), load(3))
                     var s1 = s0

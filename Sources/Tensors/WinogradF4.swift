@@ -93,12 +93,7 @@ private func winogradF4Filters(_ src: UnsafePointer<Float>, pairs plane: Int, in
                     let c1 = g6(tap(1), tap(4), tap(7))
                     let c2 = g6(tap(2), tap(5), tap(8))
                     func put(_ k: Int, _ value: SIMD8<Float>) {
-                        let out = dst.base + k * plane + oc0
-                        if lanes == 8 {
-                            UnsafeMutableRawPointer(out).storeBytes(of: value, as: SIMD8<Float>.self)
-                        } else {
-                            for l in 0..<lanes { out[l] = value[l] }
-                        }
+                        storeLanes(value, to: dst.base + k * plane + oc0, lanes)
                     }
                     func row(_ i: Int, _ r: Six) {
                         put(6 * i, r.v0)
@@ -173,14 +168,7 @@ private func winogradF4Input(
                     let c4 = Six(v0: d0.v4, v1: d1.v4, v2: d2.v4, v3: d3.v4, v4: d4.v4, v5: d5.v4).inputTransformed
                     let c5 = Six(v0: d0.v5, v1: d1.v5, v2: d2.v5, v3: d3.v5, v4: d4.v5, v5: d5.v5).inputTransformed
                     let lanes = min(8, chunk.tilesW - 8 * group)
-                    func put(_ k: Int, _ value: SIMD8<Float>) {
-                        let dst = v.base + k * plane + t
-                        if lanes == 8 {
-                            UnsafeMutableRawPointer(dst).storeBytes(of: value, as: SIMD8<Float>.self)
-                        } else {
-                            for l in 0..<lanes { dst[l] = value[l] }
-                        }
-                    }
+                    func put(_ k: Int, _ value: SIMD8<Float>) { storeLanes(value, to: v.base + k * plane + t, lanes) }
                     // (Bᵀ d) B: row i of the result is the transform across row i of Bᵀ d.
                     func row(_ i: Int, _ r: Six) {
                         let s = r.inputTransformed
@@ -221,13 +209,7 @@ private func winogradF4Output(
                 let y = 4 * (r % chunk.tilesH)
                 for group in 0..<groups {
                     let lanes = min(8, chunk.tilesW - 8 * group)
-                    func load(_ k: Int) -> SIMD8<Float> {
-                        let p = m.base + k * plane + t
-                        if lanes == 8 { return UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
-                        var s = SIMD8<Float>()
-                        for l in 0..<lanes { s[l] = p[l] }
-                        return s
-                    }
+                    func load(_ k: Int) -> SIMD8<Float> { loadLanes(m.base + k * plane + t, lanes) }
                     func column(_ j: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
                         outputTransformed(
                             Six(

@@ -18,11 +18,12 @@ calls after a warm-up.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 import torch
+
+from generate import measured  # one child-process runner (wall time, peak RSS from wait4) for both scripts
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -135,16 +136,6 @@ def worker(a, batch):
     print(json.dumps({"seconds": seconds}))
 
 
-def measured(cmd):
-    """(stdout, peak RSS in MB) of one child process."""
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    out = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{' '.join(cmd[:4])} … failed with status {status}")
-    return out, usage.ru_maxrss / 1024
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--component", required=True, choices=["clip", "unet", "vae", "step"])
@@ -169,12 +160,12 @@ def main():
                 continue
         cmd = [sys.executable, __file__, "--worker", side, "--component", a.component, "--size", str(a.size),
                "--threads", str(a.threads), "--runs", str(a.runs), "--batch", str(batch)]
-        text, mb = measured(cmd)
+        text, _, mb = measured(cmd)
         sides[side] = (json.loads(text)["seconds"], mb)
 
     cmd = [a.tool, "bench", "--component", a.component, "--batch", str(batch), "--size", str(a.size),
            "--threads", str(a.threads), "--runs", str(a.runs), "--weights", a.weights, "--json"]
-    text, ours_mb = measured(cmd)
+    text, _, ours_mb = measured(cmd)
     ours = json.loads(text)
     torch_s, torch_mb = sides["torch"]
     out = {"component": a.component, "batch": batch, "size": a.size if a.component != "clip" else 224,
