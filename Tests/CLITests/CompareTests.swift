@@ -11,16 +11,9 @@ import Testing
 struct CompareTests {
     /// tiny-a with every UNet `conv_out` weight scaled: a "second checkpoint" of the same architecture.
     static func modelB(in dir: URL) throws -> URL {
-        let root = dir.appendingPathComponent("model-b")
-        let fm = FileManager.default
-        try fm.createDirectory(at: root, withIntermediateDirectories: true)
-        for name in ["image_encoder", "vae", "scheduler", "feature_extractor", "model_index.json"] {
-            try fm.createSymbolicLink(
-                at: root.appendingPathComponent(name), withDestinationURL: Fixtures.url("pipeline/tiny-a/\(name)"))
-        }
+        let root = try Fixtures.pipelineCopy(at: dir.appendingPathComponent("model-b"), replacing: "unet")
         let unet = root.appendingPathComponent("unet")
-        try fm.createDirectory(at: unet, withIntermediateDirectories: true)
-        try fm.copyItem(
+        try FileManager.default.copyItem(
             at: Fixtures.url("pipeline/tiny-a/unet/config.json"), to: unet.appendingPathComponent("config.json"))
         var tensors = try SafeTensorsFile(
             url: Fixtures.url("pipeline/tiny-a/unet/diffusion_pytorch_model.safetensors")

@@ -64,15 +64,12 @@ struct WeightsCLITests {
     /// A copy of tiny-a whose UNet also has a diffusers `variant="fp16"` file.
     func modelWithFp16UNet(in dir: URL) throws -> URL {
         let fm = FileManager.default
-        let model = dir.appendingPathComponent("model")
-        try fm.createDirectory(at: model, withIntermediateDirectories: true)
-        for name in try fm.contentsOfDirectory(atPath: Self.model.path) {
-            try fm.createSymbolicLink(
-                at: model.appendingPathComponent(name), withDestinationURL: Self.model.appendingPathComponent(name))
-        }
-        try fm.removeItem(at: model.appendingPathComponent("unet"))
+        let model = try Fixtures.pipelineCopy(at: dir.appendingPathComponent("model"), replacing: "unet")
         let unet = model.appendingPathComponent("unet")
-        try fm.copyItem(at: Self.model.appendingPathComponent("unet"), to: unet)
+        for name in try fm.contentsOfDirectory(atPath: Self.model.appendingPathComponent("unet").path) {
+            try fm.copyItem(
+                at: Self.model.appendingPathComponent("unet/\(name)"), to: unet.appendingPathComponent(name))
+        }
         let tensors = try SafeTensorsFile(url: unet.appendingPathComponent("diffusion_pytorch_model.safetensors"))
             .loadAll()
         try SafeTensorsWriter.write(

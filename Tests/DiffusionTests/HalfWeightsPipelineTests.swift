@@ -75,12 +75,8 @@ struct HalfWeightsPipelineTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let fm = FileManager.default
         let source = Fixtures.url("pipeline/tiny-a")
-        for name in try fm.contentsOfDirectory(atPath: source.path) where name != "unet" {
-            try fm.createSymbolicLink(
-                at: dir.appendingPathComponent(name), withDestinationURL: source.appendingPathComponent(name))
-        }
+        try Fixtures.pipelineCopy(at: dir, replacing: "unet")
         let unet = dir.appendingPathComponent("unet")
-        try fm.createDirectory(at: unet, withIntermediateDirectories: true)
         for name in try fm.contentsOfDirectory(atPath: source.appendingPathComponent("unet").path) {
             try fm.copyItem(at: source.appendingPathComponent("unet/\(name)"), to: unet.appendingPathComponent(name))
         }

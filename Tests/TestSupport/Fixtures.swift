@@ -95,6 +95,24 @@ extension Fixtures {
             stderr: String(decoding: errData, as: UTF8.self))
     }
 
+    /// A copy of the pipeline fixture `name` at `root`: every entry of the fixture folder symlinked, except
+    /// `component`, which is an empty folder for the caller to fill (a second checkpoint, a patched config, an
+    /// fp16 variant). Returns `root`.
+    @discardableResult
+    public static func pipelineCopy(_ name: String = "pipeline/tiny-a", at root: URL, replacing component: String)
+        throws -> URL
+    {
+        let fm = FileManager.default
+        let source = url(name)
+        try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        for entry in try fm.contentsOfDirectory(atPath: source.path) where entry != component {
+            try fm.createSymbolicLink(
+                at: root.appendingPathComponent(entry), withDestinationURL: source.appendingPathComponent(entry))
+        }
+        try fm.createDirectory(at: root.appendingPathComponent(component), withIntermediateDirectories: true)
+        return root
+    }
+
     /// A fresh empty temporary directory.
     public static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("varaudit-test-\(UUID().uuidString)")
