@@ -45,8 +45,9 @@ let package = Package(
             name: "CParquetCodecs",
             linkerSettings: [.linkedLibrary("snappy"), .linkedLibrary("zstd"), .linkedLibrary("z")]
         ),
-        // float16 <-> float32 arrays (F16C when the CPU has it, checked at run time, a portable loop otherwise)
-        // and the allocator setting for tensors.
+        // float16 <-> float32 arrays (F16C when the CPU has it, checked at run time, a portable loop otherwise),
+        // the GEMM over weights packed at load (AVX-512, AVX2 + FMA or portable, chosen at run time) and the
+        // allocator setting for tensors.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
         .target(
             name: "Tensors",

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 #if canImport(Glibc)
     import Glibc
@@ -9,7 +10,7 @@ import Foundation
 #endif
 
 /// A read-only memory mapping of a whole file; tensors borrowed from it keep it alive.
-public final class MappedFile: @unchecked Sendable {
+public final class MappedFile: ResidentPagesReleasing, @unchecked Sendable {
     /// The mapped file.
     public let url: URL
     /// Start of the mapping (`nil` for an empty file).
@@ -56,7 +57,7 @@ public final class MappedFile: @unchecked Sendable {
     /// mapping), e.g. after a float32 tensor was converted to float16, so that a converted file does not stay
     /// resident. The mapping is private, read-only and never written, so a later read faults the same bytes back
     /// in from the file.
-    func releaseResidentPages(from start: UnsafeRawPointer, length: Int) {
+    public func releaseResidentPages(from start: UnsafeRawPointer, length: Int) {
         guard let base, length > 0, start >= base, start + length <= base + count else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         guard page > 0 else { return }

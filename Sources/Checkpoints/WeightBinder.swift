@@ -81,15 +81,22 @@ public final class WeightBinder {
 
     /// The weight matrix at `key` (a linear or convolution layer's), which must have exactly `shape`, in the
     /// binder's `precision`: float16 is borrowed from the file where it is stored as float16, else converted once.
-    public func takeWeight(_ key: String, shape: [Int]) throws -> WeightTensor {
-        try take(key, shape: shape, precision: ledger.precision)
+    /// With `packedFor`, a float32 matrix comes packed for that side of our GEMM (`PackedMatrix`), which takes the
+    /// plain tensor's place: a random binder keeps only the packed one, and a memory-mapped file's pages of it are
+    /// released.
+    public func takeWeight(_ key: String, shape: [Int], packedFor side: PackedSide? = nil) throws -> WeightTensor {
+        let t = try take(key, shape: shape, precision: ledger.precision, packedFor: side)
+        return side.map { t.packed(for: $0) } ?? t
     }
 
-    private func take(_ key: String, shape: [Int], precision: WeightPrecision) throws -> WeightTensor {
+    private func take(
+        _ key: String, shape: [Int], precision: WeightPrecision, packedFor side: PackedSide? = nil
+    ) throws -> WeightTensor {
         let full = fullKey(key)
         if ledger.randomState != nil {
             if let t = ledger.madeUp[full], t.shape == shape, t.precision == precision { return t }
-            let t = madeUp(full, shape: shape, precision: precision)
+            var t = madeUp(full, shape: shape, precision: precision)
+            if let side { t = t.packed(for: side) }
             ledger.madeUp[full] = t
             return t
         }

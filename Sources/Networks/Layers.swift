@@ -10,20 +10,22 @@ struct Linear {
     let bias: Tensor?
 
     init(_ w: WeightBinder, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
-        weight = try w.takeWeight("weight", shape: [outFeatures, inFeatures])
+        weight = try w.takeWeight("weight", shape: [outFeatures, inFeatures], packedFor: .right)
         self.bias = bias ? try w.take("bias", shape: [outFeatures]) : nil
     }
 
-    /// A linear layer over given tensors (e.g. a 1×1 convolution's weight viewed as `[out, in]`).
+    /// A linear layer over given tensors (e.g. a 1×1 convolution's weight viewed as `[out, in]`); a float32
+    /// weight is packed for our GEMM.
     init(weight: WeightTensor, bias: Tensor?) {
-        self.weight = weight
+        self.weight = weight.packed(for: .right)
         self.bias = bias
     }
 
     var outFeatures: Int { weight.shape[0] }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try weight.withFloat32 { try linear(x, weight: $0, bias: bias) }
+        if case .packed(let p) = weight { return try linear(x, packed: p, bias: bias) }
+        return try weight.withFloat32 { try linear(x, weight: $0, bias: bias) }
     }
 }
 
@@ -54,7 +56,7 @@ struct Conv2d {
         _ w: WeightBinder, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
         bias: Bool = true
     ) throws {
-        weight = try w.takeWeight("weight", shape: [outChannels, inChannels, kernel, kernel])
+        weight = try w.takeWeight("weight", shape: [outChannels, inChannels, kernel, kernel], packedFor: .left)
         self.bias = bias ? try w.take("bias", shape: [outChannels]) : nil
         self.stride = stride
         self.padding = padding
@@ -69,7 +71,10 @@ struct Conv2d {
 
     /// The convolution with `bias` in place of the layer's own.
     func callAsFunction(_ x: Tensor, bias: Tensor?) throws -> Tensor {
-        try weight.withFloat32 {
+        if case .packed(let p) = weight {
+            return try convolution(x, packed: p, bias: bias, stride: (stride, stride), padding: (padding, padding))
+        }
+        return try weight.withFloat32 {
             try convolution(x, weight: $0, bias: bias, stride: (stride, stride), padding: (padding, padding))
         }
     }
@@ -141,6 +146,7 @@ func summarizeWeights(_ value: Any) -> WeightSummary {
         case .float32(let t): return WeightSummary(float32Elements: t.count)
         case .float16(let h):
             return WeightSummary(float16Elements: h.count, borrowedFloat16Elements: h.storage.isBorrowed ? h.count : 0)
+        case .packed(let p): return WeightSummary(float32Elements: p.count)
         }
     }
     return Mirror(reflecting: value).children.reduce(WeightSummary()) { $0 + summarizeWeights($1.value) }

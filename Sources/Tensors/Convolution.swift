@@ -8,7 +8,14 @@ public func conv2d(
     _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
     stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)
 ) throws -> Tensor {
-    guard x.rank == 4, weight.rank == 4 else {
+    try conv2d(x, .plain(weight), bias: bias, stride: stride, padding: padding)
+}
+
+/// The same over a plain weight (BLAS GEMMs) or a packed one (our GEMM, with the bias added in its output pass).
+func conv2d(
+    _ x: Tensor, _ weight: ConvolutionWeight, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)
+) throws -> Tensor {
+    guard x.rank == 4, weight.shape.count == 4 else {
         throw TensorError(
             "conv2d", "input must be [N, C, H, W] and weight [O, C, kh, kw], got \(x.shape) and \(weight.shape)")
     }
@@ -37,39 +44,48 @@ public func conv2d(
     let pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0
     // Output rows per tile so that the im2col buffer holds at most ~4M floats.
     let rowsPerTile = pointwise ? hout : max(1, min(hout, (1 << 22) / max(kdim * wout, 1)))
+    // [O, kdim] × [kdim, span] → dst (leading dimension hout·wout): BLAS over a plain weight, our kernel (bias
+    // included) over a packed one.
+    func gemm(_ b: UnsafePointer<Float>, span: Int, into dst: UnsafeMutablePointer<Float>) {
+        switch weight {
+        case .plain(let t):
+            t.withUnsafeBufferPointer { pwt in
+                splitSgemm(
+                    transB: false, m: o, n: span, k: kdim, a: pwt.baseAddress!, lda: kdim, b: b, ldb: span, c: dst,
+                    ldc: hout * wout)
+            }
+        case .packed(let p):
+            withOptionalPointer(bias) { pb in
+                packedGEMM(
+                    m: o, n: span, k: kdim, a: .packed(p), b: .plain(b, ld: span), c: dst, ldc: hout * wout,
+                    rowBias: pb)
+            }
+        }
+    }
     x.withUnsafeBufferPointer { px in
-        weight.withUnsafeBufferPointer { pwt in
-            out.withUnsafeMutableBufferPointer { po in
-                ScratchPool.shared.with(pointwise ? 0 : kdim * rowsPerTile * wout) { pcols in
-                    guard let px = px.baseAddress, let pwt = pwt.baseAddress, let po = po.baseAddress else { return }
-                    for b in 0..<n {
-                        let src = px + b * c * h * w
-                        let dst = po + b * o * hout * wout
-                        if pointwise {
-                            splitSgemm(
-                                transB: false, m: o, n: h * w, k: c,
-                                a: pwt, lda: c, b: src, ldb: h * w, c: dst, ldc: h * w)
-                            continue
-                        }
-                        var row0 = 0
-                        while row0 < hout {
-                            let rows = min(rowsPerTile, hout - row0)
-                            let span = rows * wout
-                            im2col(
-                                src, channels: c, height: h, width: w, kernel: (kh, kw), stride: stride,
-                                padding: padding, outWidth: wout, rows: row0..<(row0 + rows),
-                                into: SendablePointer(pcols))
-                            // [O, kdim] × [kdim, span] → dst[:, row0·wout ..< +span] (ldc = hout·wout).
-                            splitSgemm(
-                                transB: false, m: o, n: span, k: kdim,
-                                a: pwt, lda: kdim, b: pcols, ldb: span,
-                                c: dst + row0 * wout, ldc: hout * wout)
-                            row0 += rows
-                        }
+        out.withUnsafeMutableBufferPointer { po in
+            ScratchPool.shared.with(pointwise ? 0 : kdim * rowsPerTile * wout) { pcols in
+                guard let px = px.baseAddress, let po = po.baseAddress else { return }
+                for b in 0..<n {
+                    let src = px + b * c * h * w
+                    let dst = po + b * o * hout * wout
+                    if pointwise {
+                        gemm(src, span: h * w, into: dst)
+                        continue
                     }
-                    if let bias {
-                        addChannelBias(bias, to: po, batches: n, channels: o, plane: hout * wout)
+                    var row0 = 0
+                    while row0 < hout {
+                        let rows = min(rowsPerTile, hout - row0)
+                        im2col(
+                            src, channels: c, height: h, width: w, kernel: (kh, kw), stride: stride,
+                            padding: padding, outWidth: wout, rows: row0..<(row0 + rows),
+                            into: SendablePointer(pcols))
+                        gemm(pcols, span: rows * wout, into: dst + row0 * wout)
+                        row0 += rows
                     }
+                }
+                if let bias, case .plain = weight {
+                    addChannelBias(bias, to: po, batches: n, channels: o, plane: hout * wout)
                 }
             }
         }

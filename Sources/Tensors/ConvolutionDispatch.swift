@@ -10,19 +10,50 @@
 public func convolution(
     _ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)
 ) throws -> Tensor {
-    if x.rank == 4, weight.rank == 4, weight.shape[2] == 3, weight.shape[3] == 3, stride == (1, 1) {
+    try convolution(x, .plain(weight), bias: bias, stride: stride, padding: padding)
+}
+
+/// The same over a weight packed for the left side of our GEMM (`PackedSide.left`), as `Conv2d` layers hold it.
+public func convolution(
+    _ x: Tensor, packed weight: PackedMatrix, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
+    padding: (Int, Int) = (0, 0)
+) throws -> Tensor {
+    guard weight.side == .left, weight.shape.count == 4 else {
+        throw TensorError("convolution", "weight \(weight.shape) is not a convolution weight packed for the left side")
+    }
+    return try convolution(x, .packed(weight), bias: bias, stride: stride, padding: padding)
+}
+
+/// A convolution's weight `[O, C, kh, kw]`: a plain tensor, or packed for the left side of our GEMM.
+enum ConvolutionWeight {
+    case plain(Tensor)
+    case packed(PackedMatrix)
+
+    var shape: [Int] {
+        switch self {
+        case .plain(let t): t.shape
+        case .packed(let p): p.shape
+        }
+    }
+}
+
+func convolution(
+    _ x: Tensor, _ weight: ConvolutionWeight, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)
+) throws -> Tensor {
+    let weightRank = weight.shape.count
+    if x.rank == 4, weightRank == 4, weight.shape[2] == 3, weight.shape[3] == 3, stride == (1, 1) {
         let (hout, wout) = (x.shape[2] + 2 * padding.0 - 2, x.shape[3] + 2 * padding.1 - 2)
         func tiles(_ side: Int) -> Int { x.shape[0] * ((hout + side - 1) / side) * ((wout + side - 1) / side) }
         if hout > 0, wout > 0 {
             if tiles(4) >= winogradMinTiles, min(x.shape[1], weight.shape[0]) >= winogradF4MinChannels {
-                return try conv2dWinograd4x4(x, weight: weight, bias: bias, padding: padding)
+                return try conv2dWinograd4x4(x, weight, bias: bias, padding: padding)
             }
             if tiles(2) >= winogradMinTiles {
-                return try conv2dWinograd3x3(x, weight: weight, bias: bias, padding: padding)
+                return try conv2dWinograd3x3(x, weight, bias: bias, padding: padding)
             }
         }
     }
-    return try conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+    return try conv2d(x, weight, bias: bias, stride: stride, padding: padding)
 }
 
 /// Output tiles (of the method's size) from which a Winograd method is used.

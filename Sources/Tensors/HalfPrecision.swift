@@ -173,6 +173,8 @@ public struct HalfTensor: @unchecked Sendable {
 public enum WeightTensor: Sendable {
     case float32(Tensor)
     case float16(HalfTensor)
+    /// A float32 weight packed for our GEMM kernel (`PackedMatrix`); the plain tensor is gone.
+    case packed(PackedMatrix)
 
     /// `tensor` in `precision` (narrowed for float16).
     public init(_ tensor: Tensor, precision: WeightPrecision) {
@@ -187,6 +189,7 @@ public enum WeightTensor: Sendable {
         switch self {
         case .float32(let t): t.shape
         case .float16(let h): h.shape
+        case .packed(let p): p.shape
         }
     }
 
@@ -196,7 +199,7 @@ public enum WeightTensor: Sendable {
     /// How the elements are held.
     public var precision: WeightPrecision {
         switch self {
-        case .float32: .float32
+        case .float32, .packed: .float32
         case .float16: .float16
         }
     }
@@ -206,6 +209,7 @@ public enum WeightTensor: Sendable {
         switch self {
         case .float32(let t): .float32(try t.reshaped(newShape))
         case .float16(let h): .float16(try h.reshaped(newShape))
+        case .packed(let p): .packed(try p.reshaped(newShape))
         }
     }
 
@@ -214,6 +218,7 @@ public enum WeightTensor: Sendable {
         switch self {
         case .float32(let t): t
         case .float16(let h): h.widened()
+        case .packed(let p): p.unpacked()
         }
     }
 
@@ -223,6 +228,17 @@ public enum WeightTensor: Sendable {
         switch self {
         case .float32(let t): return try body(t)
         case .float16(let h): return try WideningPool.shared.withWidened(h, body)
+        case .packed(let p): return try body(p.unpacked())
+        }
+    }
+
+    /// The weight packed for `side` of our GEMM (a float32 matrix of rank ≥ 2; float16 weights stay as they are,
+    /// widened per call). A weight packed for the other side is repacked.
+    public func packed(for side: PackedSide) -> WeightTensor {
+        switch self {
+        case .float32(let t): t.rank >= 2 ? .packed(PackedMatrix(packing: t, side: side)) : self
+        case .float16: self
+        case .packed(let p): p.side == side ? self : .packed(PackedMatrix(packing: p.unpacked(), side: side))
         }
     }
 }

@@ -26,7 +26,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// Number of `Float` elements.
     public let count: Int
     /// Keeps a borrowed region alive; `nil` when the storage owns (and frees) its memory.
-    private let owner: AnyObject?
+    let owner: AnyObject?
 
     /// Allocates `count` zero-initialized elements.
     public init(zeros count: Int) {

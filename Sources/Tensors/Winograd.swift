@@ -1,3 +1,5 @@
+import CKernels
+
 /// 3×3, stride-1 convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for
 /// Convolutional Neural Networks", 2016, eqs. 7–8): `Y = Aᵀ[Σ_c (G g Gᵀ) ⊙ (Bᵀ d B)]A` per 2×2 output tile.
 ///
@@ -8,7 +10,13 @@
 public func conv2dWinograd3x3(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, padding: (Int, Int) = (1, 1)) throws
     -> Tensor
 {
-    guard x.rank == 4, weight.rank == 4, weight.shape[2] == 3, weight.shape[3] == 3, weight.shape[1] == x.shape[1]
+    try conv2dWinograd3x3(x, .plain(weight), bias: bias, padding: padding)
+}
+
+/// The same over a plain or packed weight.
+func conv2dWinograd3x3(_ x: Tensor, _ weight: ConvolutionWeight, bias: Tensor?, padding: (Int, Int)) throws -> Tensor {
+    guard x.rank == 4, weight.shape.count == 4, weight.shape[2] == 3, weight.shape[3] == 3,
+        weight.shape[1] == x.shape[1]
     else {
         throw TensorError(
             "conv2dWinograd3x3", "input \(x.shape) and weight \(weight.shape) must be [N, C, H, W] and [O, C, 3, 3]")
@@ -36,43 +44,18 @@ public func conv2dWinograd3x3(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, 
     return out
 }
 
-/// U[k][o][c] = (G g Gᵀ)[k] for k = 4·row + column of the 4×4 transformed filter; eight (o, c) pairs
-/// at a time, each SIMD lane one pair.
+/// `U[k] = (G g Gᵀ)[k]` for k = 4·row + column of the 4×4 transformed filter; eight output channels at a time
+/// (see `WinogradMethod.filters` for the packed layouts).
 private func winogradF2Filters(_ src: UnsafePointer<Float>, pairs plane: Int, into dst: SendablePointer<Float>) {
     do {
         do {
-            parallelChunks((plane + 7) / 8, costPerItem: 512) { range in
+            parallelChunks(plane / 8, costPerItem: 512) { range in
                 for block in range {
                     let oc0 = block * 8
-                    let lanes = min(8, plane - oc0)
-                    // g_j for the 9 taps, lane l = pair oc0 + l.
-                    var g = (
-                        SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(),
-                        SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>()
-                    )
-                    if lanes == 8 {
-                        // Built from scalars directly: assigning lanes one by one goes through the stack.
-                        let p = src + oc0 * 9
-                        func tap(_ j: Int) -> SIMD8<Float> {
-                            SIMD8(p[j], p[9 + j], p[18 + j], p[27 + j], p[36 + j], p[45 + j], p[54 + j], p[63 + j])
-                        }
-                        g = (tap(0), tap(1), tap(2), tap(3), tap(4), tap(5), tap(6), tap(7), tap(8))
-                    } else {
-                        for l in 0..<lanes {
-                            let p = src + (oc0 + l) * 9
-                            g.0[l] = p[0]
-                            g.1[l] = p[1]
-                            g.2[l] = p[2]
-                            g.3[l] = p[3]
-                            g.4[l] = p[4]
-                            g.5[l] = p[5]
-                            g.6[l] = p[6]
-                            g.7[l] = p[7]
-                            g.8[l] = p[8]
-                        }
-                    }
+                    func tap(_ j: Int) -> SIMD8<Float> { loadLanes(src + oc0 * 9 + 8 * j, 8) }
+                    let g = (tap(0), tap(1), tap(2), tap(3), tap(4), tap(5), tap(6), tap(7), tap(8))
                     func put(_ k: Int, _ value: SIMD8<Float>) {
-                        storeLanes(value, to: dst.base + k * plane + oc0, lanes)
+                        storeLanes(value, to: dst.base + k * plane + oc0, 8)
                     }
                     // Row i of G g is (a, b, c) over the three columns; (G g) Gᵀ applies G to it again.
                     func row(_ i: Int, _ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) {
@@ -98,7 +81,10 @@ struct WinogradMethod {
     let tile: Int
     /// Values per transformed tile: (tile + 2)².
     let points: Int
-    /// `U[k][o][c]` for `pairs` consecutive (o, c) filters at `src` (9 taps each), `k` of `points`.
+    /// The transformed filters of a block of output channels, from its weights packed for the left side of our
+    /// GEMM (`[O/8][C·9][8]`: group g = 8 output channels at one input channel has its 9 taps as 9 runs of 8 floats
+    /// at `src + 72g`) into `points` matrices `U[k]` of `pairs` = (O rounded up to 8) × C elements, each packed the
+    /// same way (`[O/8][C][8]`, group g at `U[k] + 8g`), ready for the GEMMs.
     let filters: (_ src: UnsafePointer<Float>, _ pairs: Int, _ into: SendablePointer<Float>) -> Void
     /// `V[k][c][t]` for the tiles of a chunk.
     let input:
@@ -122,10 +108,11 @@ let winogradFilterBlock = 1 << 24
 
 /// The part every Winograd method shares: blocks of output channels (`winogradFilterBlock`), chunks of tile rows
 /// (`winogradChunkTarget`), the filter, input and output transforms of `method`, and its `points` GEMMs of
-/// `[O, C] × [C, tiles]`, spread over the kernel threads, each on single-threaded BLAS. `out` is
-/// `[N, O, hout, wout]`, uninitialized.
+/// `[O, C] × [C, tiles]` on our packed-GEMM kernel, spread over the kernel threads. A plain weight is packed a
+/// block at a time first. `out` is `[N, O, hout, wout]`, uninitialized.
 func winograd(
-    _ method: WinogradMethod, _ x: Tensor, weight: Tensor, bias: Tensor?, padding: (Int, Int), into out: inout Tensor
+    _ method: WinogradMethod, _ x: Tensor, weight: ConvolutionWeight, bias: Tensor?, padding: (Int, Int),
+    into out: inout Tensor
 ) throws {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let o = weight.shape[0]
@@ -141,16 +128,31 @@ func winograd(
     let maxTiles = rowsPerChunk * tilesW
     let chunks = (totalRows + rowsPerChunk - 1) / rowsPerChunk
     let blocks = max(1, (k * o * c + winogradFilterBlock - 1) / winogradFilterBlock)
-    let outBlock = blocks == 1 ? o : ((o + blocks - 1) / blocks + 7) / 8 * 8
-    withScratch(k * min(outBlock, o) * c, k * c * maxTiles, k * min(outBlock, o) * maxTiles) { u, v, m in
-        let (uBase, vBase, mBase) = (UncheckedSendable(u), SendablePointer(v), SendablePointer(m))
-        x.withUnsafeBufferPointer { px in
-            weight.withUnsafeBufferPointer { pw in
+    // Blocks are whole panels of 8 output channels (the packed layout's).
+    let outBlock = ((o + blocks - 1) / blocks + 7) / 8 * 8
+    let blockRows = min(outBlock, (o + 7) / 8 * 8)
+    let plainBlock: Int
+    if case .plain = weight { plainBlock = blockRows * c * 9 } else { plainBlock = 0 }
+    withScratch(k * blockRows * c, k * c * maxTiles, k * blockRows * maxTiles) { u, v, m in
+        ScratchPool.shared.with(plainBlock) { packedPlain in
+            let (uBase, vBase, mBase) = (UncheckedSendable(u), SendablePointer(v), SendablePointer(m))
+            x.withUnsafeBufferPointer { px in
                 out.withUnsafeMutableBufferPointer { po in
                     var o0 = 0
                     while o0 < o {
                         let ob = min(outBlock, o - o0)
-                        method.filters(pw.baseAddress! + o0 * c * 9, ob * c, SendablePointer(u))
+                        let obPadded = (ob + 7) / 8 * 8
+                        let filterSource: UnsafePointer<Float>
+                        switch weight {
+                        case .packed(let p): filterSource = p.base + o0 * c * 9
+                        case .plain(let t):
+                            t.withUnsafeBufferPointer { pw in
+                                let (src, dst) = (UncheckedSendable(pw.baseAddress! + o0 * c * 9), packedPlain)
+                                ck_gemm_pack_rows(src.value, c * 9, ob, c * 9, 8, 0, obPadded / 8, dst)
+                            }
+                            filterSource = UnsafePointer(packedPlain)
+                        }
+                        method.filters(filterSource, obPadded * c, SendablePointer(u))
                         var row0 = 0
                         while row0 < totalRows {
                             let rows = min(rowsPerChunk, totalRows - row0)
@@ -163,11 +165,11 @@ func winograd(
                             }
                             parallelChunks(k, costPerItem: 1 << 20) { range in
                                 for j in range {
-                                    sgemm(
-                                        transA: false, transB: false, m: ob, n: tiles, k: c,
-                                        a: uBase.value + j * ob * c, lda: c,
-                                        b: vBase.base + j * c * tiles, ldb: tiles,
-                                        c: mBase.base + j * ob * tiles, ldc: tiles)
+                                    packedGEMM(
+                                        m: ob, n: tiles, k: c,
+                                        a: .panels(uBase.value + j * obPadded * c),
+                                        b: .plain(vBase.base + j * c * tiles, ld: tiles),
+                                        c: mBase.base + j * ob * tiles, ldc: tiles, threads: 1)
                                 }
                             }
                             method.output(

@@ -9,7 +9,13 @@
 public func conv2dWinograd4x4(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, padding: (Int, Int) = (1, 1)) throws
     -> Tensor
 {
-    guard x.rank == 4, weight.rank == 4, weight.shape[2] == 3, weight.shape[3] == 3, weight.shape[1] == x.shape[1]
+    try conv2dWinograd4x4(x, .plain(weight), bias: bias, padding: padding)
+}
+
+/// The same over a plain or packed weight.
+func conv2dWinograd4x4(_ x: Tensor, _ weight: ConvolutionWeight, bias: Tensor?, padding: (Int, Int)) throws -> Tensor {
+    guard x.rank == 4, weight.shape.count == 4, weight.shape[2] == 3, weight.shape[3] == 3,
+        weight.shape[1] == x.shape[1]
     else {
         throw TensorError(
             "conv2dWinograd4x4", "input \(x.shape) and weight \(weight.shape) must be [N, C, H, W] and [O, C, 3, 3]")
@@ -62,25 +68,16 @@ private func outputTransformed(_ m: Six) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<F
     return (m.v0 + p12 + p34, m12 + 2 * m34, p12 + 4 * p34, m12 + 8 * m34 + m.v5)
 }
 
-/// `U[k][o][c] = (G g Gᵀ)[k]` for k = 6·row + column of the 6×6 transformed filter, with
-/// `G = [[¼,0,0],[−⅙,−⅙,−⅙],[−⅙,⅙,−⅙],[1/24,1/12,⅙],[1/24,−1/12,⅙],[0,0,1]]`; eight (o, c) pairs at a time.
+/// `U[k] = (G g Gᵀ)[k]` for k = 6·row + column of the 6×6 transformed filter, with
+/// `G = [[¼,0,0],[−⅙,−⅙,−⅙],[−⅙,⅙,−⅙],[1/24,1/12,⅙],[1/24,−1/12,⅙],[0,0,1]]`; eight output channels at a
+/// time (see `WinogradMethod.filters` for the packed layouts).
 private func winogradF4Filters(_ src: UnsafePointer<Float>, pairs plane: Int, into dst: SendablePointer<Float>) {
     do {
         do {
-            parallelChunks((plane + 7) / 8, costPerItem: 1024) { range in
+            parallelChunks(plane / 8, costPerItem: 1024) { range in
                 for block in range {
                     let oc0 = block * 8
-                    let lanes = min(8, plane - oc0)
-                    func tap(_ j: Int) -> SIMD8<Float> {
-                        var s = SIMD8<Float>()
-                        if lanes == 8 {
-                            let p = src + oc0 * 9 + j
-                            s = SIMD8(p[0], p[9], p[18], p[27], p[36], p[45], p[54], p[63])
-                        } else {
-                            for l in 0..<lanes { s[l] = src[(oc0 + l) * 9 + j] }
-                        }
-                        return s
-                    }
+                    func tap(_ j: Int) -> SIMD8<Float> { loadLanes(src + oc0 * 9 + 8 * j, 8) }
                     // G applied to three values (one column or row of taps).
                     func g6(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> Six {
                         let ac = a + c
@@ -93,7 +90,7 @@ private func winogradF4Filters(_ src: UnsafePointer<Float>, pairs plane: Int, in
                     let c1 = g6(tap(1), tap(4), tap(7))
                     let c2 = g6(tap(2), tap(5), tap(8))
                     func put(_ k: Int, _ value: SIMD8<Float>) {
-                        storeLanes(value, to: dst.base + k * plane + oc0, lanes)
+                        storeLanes(value, to: dst.base + k * plane + oc0, 8)
                     }
                     func row(_ i: Int, _ r: Six) {
                         put(6 * i, r.v0)

@@ -1,0 +1,319 @@
+#include "cgemm.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CKG_X86 1
+#else
+#define CKG_X86 0
+#endif
+
+#define MR CK_GEMM_MR
+#define NR CK_GEMM_NR
+/* Largest depth of a block: an A micro-panel (MR × KC, 12 KB) stays in L1 while the B panels stream through it.
+   K is split into equal blocks of at most KC (a short last block costs a pass over C for little work). */
+#ifndef KC
+#define KC 384
+#endif
+/* Rows of A packed at a time (a multiple of MR). */
+#ifndef MC
+#define MC 128
+#endif
+/* Columns of B per block (a multiple of NR): KC × NC floats (512 KB) stay in L2 while every A panel passes. */
+#ifndef NC
+#define NC 512
+#endif
+
+/* One register tile: C[0..mr) × [0..nr) of the tile at `c` (= acc, or += acc when `add`), plus rb[i] and cb[j]
+   when given, from `kc` steps of an A micro-panel (MR floats per step) and a B micro-panel (NR per step). */
+typedef void (*ck_kernel)(size_t kc, const float *a, const float *b, float *c, size_t ldc, int add, size_t mr,
+                          size_t nr, const float *rb, const float *cb);
+
+/* ---- Portable kernel ---- */
+
+static void kernel_portable(size_t kc, const float *a, const float *b, float *c, size_t ldc, int add, size_t mr,
+                            size_t nr, const float *rb, const float *cb) {
+    float acc[MR][NR];
+    memset(acc, 0, sizeof acc);
+    for (size_t p = 0; p < kc; p++) {
+        for (size_t i = 0; i < MR; i++) {
+            float ai = a[i];
+            for (size_t j = 0; j < NR; j++) acc[i][j] += ai * b[j];
+        }
+        a += MR;
+        b += NR;
+    }
+    for (size_t i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        for (size_t j = 0; j < nr; j++) {
+            float v = acc[i][j];
+            if (cb) v += cb[j];
+            if (rb) v += rb[i];
+            ci[j] = add ? ci[j] + v : v;
+        }
+    }
+}
+
+#if CKG_X86
+
+/* ---- AVX2 + FMA: the 8×32 tile as four 4×16 tiles (8 accumulators, 2 B vectors, 1 broadcast) ---- */
+
+__attribute__((target("avx2,fma"))) static void kernel_avx2_4x16(size_t kc, const float *a, const float *b, float *c,
+                                                                  size_t ldc, int add, size_t mr, size_t nr,
+                                                                  const float *rb, const float *cb) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    for (size_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        __m256 a0 = _mm256_broadcast_ss(a), a1 = _mm256_broadcast_ss(a + 1);
+        c00 = _mm256_fmadd_ps(a0, b0, c00);
+        c01 = _mm256_fmadd_ps(a0, b1, c01);
+        c10 = _mm256_fmadd_ps(a1, b0, c10);
+        c11 = _mm256_fmadd_ps(a1, b1, c11);
+        __m256 a2 = _mm256_broadcast_ss(a + 2), a3 = _mm256_broadcast_ss(a + 3);
+        c20 = _mm256_fmadd_ps(a2, b0, c20);
+        c21 = _mm256_fmadd_ps(a2, b1, c21);
+        c30 = _mm256_fmadd_ps(a3, b0, c30);
+        c31 = _mm256_fmadd_ps(a3, b1, c31);
+        a += MR;
+        b += NR;
+    }
+    __m256 cb0 = _mm256_setzero_ps(), cb1 = cb0;
+    float tile[4][16];
+    if (cb) {
+        float row[16] = {0};
+        memcpy(row, cb, (nr < 16 ? nr : 16) * sizeof(float));
+        cb0 = _mm256_loadu_ps(row);
+        cb1 = _mm256_loadu_ps(row + 8);
+    }
+    __m256 r0[4] = {c00, c10, c20, c30}, r1[4] = {c01, c11, c21, c31};
+    for (size_t i = 0; i < mr; i++) {
+        __m256 v0 = _mm256_add_ps(r0[i], cb0), v1 = _mm256_add_ps(r1[i], cb1);
+        if (rb) {
+            __m256 r = _mm256_set1_ps(rb[i]);
+            v0 = _mm256_add_ps(v0, r);
+            v1 = _mm256_add_ps(v1, r);
+        }
+        float *ci = c + i * ldc;
+        if (nr == 16) {
+            if (add) {
+                v0 = _mm256_add_ps(_mm256_loadu_ps(ci), v0);
+                v1 = _mm256_add_ps(_mm256_loadu_ps(ci + 8), v1);
+            }
+            _mm256_storeu_ps(ci, v0);
+            _mm256_storeu_ps(ci + 8, v1);
+        } else {
+            _mm256_storeu_ps(tile[i], v0);
+            _mm256_storeu_ps(tile[i] + 8, v1);
+            for (size_t j = 0; j < nr; j++) ci[j] = add ? ci[j] + tile[i][j] : tile[i][j];
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void kernel_avx2(size_t kc, const float *a, const float *b, float *c,
+                                                             size_t ldc, int add, size_t mr, size_t nr,
+                                                             const float *rb, const float *cb) {
+    for (size_t i0 = 0; i0 < mr; i0 += 4) {
+        size_t rows = mr - i0 < 4 ? mr - i0 : 4;
+        for (size_t j0 = 0; j0 < nr; j0 += 16) {
+            size_t cols = nr - j0 < 16 ? nr - j0 : 16;
+            kernel_avx2_4x16(kc, a + i0, b + j0, c + i0 * ldc + j0, ldc, add, rows, cols, rb ? rb + i0 : NULL,
+                             cb ? cb + j0 : NULL);
+        }
+    }
+}
+
+/* ---- AVX-512: one 8×32 tile in 16 zmm accumulators (A broadcast from memory) ---- */
+
+#define CKG_ROW(i)                                                                                                    \
+    {                                                                                                                 \
+        __m512 ai = _mm512_set1_ps(a[i]);                                                                             \
+        c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                                   \
+        c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);                                                                   \
+    }
+
+#define CKG_STORE(i)                                                                                                  \
+    if (i < mr) {                                                                                                     \
+        __m512 v0 = _mm512_add_ps(c##i##0, cb0), v1 = _mm512_add_ps(c##i##1, cb1);                                   \
+        if (rb) {                                                                                                     \
+            __m512 r = _mm512_set1_ps(rb[i]);                                                                         \
+            v0 = _mm512_add_ps(v0, r);                                                                                \
+            v1 = _mm512_add_ps(v1, r);                                                                                \
+        }                                                                                                             \
+        float *ci = c + (size_t)(i) * ldc;                                                                            \
+        if (add) {                                                                                                    \
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), v0);                                                    \
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), v1);                                               \
+        }                                                                                                             \
+        _mm512_mask_storeu_ps(ci, m0, v0);                                                                            \
+        _mm512_mask_storeu_ps(ci + 16, m1, v1);                                                                       \
+    }
+
+__attribute__((target("avx512f,fma"))) static void kernel_avx512(size_t kc, const float *a, const float *b,
+                                                                  float *c, size_t ldc, int add, size_t mr,
+                                                                  size_t nr, const float *rb, const float *cb) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    for (size_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        CKG_ROW(0) CKG_ROW(1) CKG_ROW(2) CKG_ROW(3) CKG_ROW(4) CKG_ROW(5) CKG_ROW(6) CKG_ROW(7)
+        a += MR;
+        b += NR;
+    }
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : (__mmask16)0;
+    __m512 cb0 = _mm512_setzero_ps(), cb1 = cb0;
+    if (cb) {
+        cb0 = _mm512_maskz_loadu_ps(m0, cb);
+        cb1 = _mm512_maskz_loadu_ps(m1, cb + 16);
+    }
+    CKG_STORE(0) CKG_STORE(1) CKG_STORE(2) CKG_STORE(3) CKG_STORE(4) CKG_STORE(5) CKG_STORE(6) CKG_STORE(7)
+}
+
+#endif
+
+int ck_gemm_best_path(void) {
+#if CKG_X86
+    static int best = 0;
+    if (best == 0) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma"))
+            best = CK_GEMM_AVX512;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            best = CK_GEMM_AVX2;
+        else
+            best = CK_GEMM_PORTABLE;
+    }
+    return best;
+#else
+    return CK_GEMM_PORTABLE;
+#endif
+}
+
+static ck_kernel kernel_for(int path) {
+    int best = ck_gemm_best_path();
+    if (path <= 0 || path > best) path = best;
+#if CKG_X86
+    if (path == CK_GEMM_AVX512) return kernel_avx512;
+    if (path == CK_GEMM_AVX2) return kernel_avx2;
+#endif
+    return kernel_portable;
+}
+
+size_t ck_gemm_packed_count(size_t rows, size_t depth, size_t width) {
+    return (rows + width - 1) / width * width * depth;
+}
+
+/* Rows [r0, r0 + count) of `src`, columns [k0, k0 + kc), into panels of `width`: dst[q][p][i] (panel stride
+   `panel_stride`), zero for rows ≥ `rows`. */
+static void pack_rows_block(const float *src, size_t ld, size_t rows, size_t k0, size_t kc, size_t width, size_t r0,
+                            size_t count, float *dst, size_t panel_stride) {
+    size_t panels = (count + width - 1) / width;
+    for (size_t q = 0; q < panels; q++) {
+        float *d = dst + q * panel_stride;
+        for (size_t i = 0; i < width; i++) {
+            size_t row = r0 + q * width + i;
+            if (row < rows) {
+                const float *s = src + row * ld + k0;
+                for (size_t p = 0; p < kc; p++) d[p * width + i] = s[p];
+            } else {
+                for (size_t p = 0; p < kc; p++) d[p * width + i] = 0;
+            }
+        }
+    }
+}
+
+void ck_gemm_pack_rows(const float *src, size_t ld, size_t rows, size_t depth, size_t width, size_t panel_begin,
+                       size_t panel_end, float *dst) {
+    if (panel_end <= panel_begin) return;
+    pack_rows_block(src, ld, rows, 0, depth, width, panel_begin * width, (panel_end - panel_begin) * width,
+                    dst + panel_begin * depth * width, depth * width);
+}
+
+void ck_gemm_unpack_rows(const float *src, size_t rows, size_t depth, size_t width, float *dst, size_t ld) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *s = src + (r / width) * depth * width + r % width;
+        float *d = dst + r * ld;
+        for (size_t p = 0; p < depth; p++) d[p] = s[p * width];
+    }
+}
+
+/* Columns [n0, n0 + nc) of rows [k0, k0 + kc) of the row-major `b` into panels of NR: dst[q][p][j]. */
+static void pack_columns(const float *b, size_t ldb, size_t k0, size_t kc, size_t n0, size_t nc, float *dst) {
+    size_t panels = (nc + NR - 1) / NR;
+    for (size_t p = 0; p < kc; p++) {
+        const float *s = b + (k0 + p) * ldb + n0;
+        for (size_t q = 0; q < panels; q++) {
+            float *d = dst + q * kc * NR + p * NR;
+            size_t cols = nc - q * NR < NR ? nc - q * NR : NR;
+            memcpy(d, s + q * NR, cols * sizeof(float));
+            if (cols < NR) memset(d + cols, 0, (NR - cols) * sizeof(float));
+        }
+    }
+}
+
+size_t ck_gemm_workspace_count(void) { return (size_t)MC * KC + (size_t)NC * KC + 16; }
+
+void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda, int a_packed, const float *b,
+              size_t ldb, int b_packed, float *c, size_t ldc, int accumulate, const float *row_bias,
+              const float *col_bias, size_t m_begin, size_t m_end, size_t n_begin, size_t n_end, float *workspace) {
+    if (m_end > m) m_end = m;
+    if (n_end > n) n_end = n;
+    if (m_begin >= m_end || n_begin >= n_end) return;
+    if (k == 0) {
+        for (size_t i = m_begin; i < m_end; i++) {
+            for (size_t j = n_begin; j < n_end; j++) {
+                float v = (row_bias ? row_bias[i] : 0) + (col_bias ? col_bias[j] : 0);
+                c[i * ldc + j] = accumulate ? c[i * ldc + j] + v : v;
+            }
+        }
+        return;
+    }
+    /* The packing buffers, 64-byte aligned within the workspace. */
+    float *thread_a = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
+    float *thread_b = thread_a + (size_t)MC * KC;
+    ck_kernel kernel = kernel_for(path);
+    size_t depth_blocks = (k + KC - 1) / KC;
+    size_t kc_even = (k + depth_blocks - 1) / depth_blocks;
+    for (size_t jc = n_begin; jc < n_end; jc += NC) {
+        size_t nc = n_end - jc < NC ? n_end - jc : NC;
+        for (size_t pc = 0; pc < k; pc += kc_even) {
+            size_t kc = k - pc < kc_even ? k - pc : kc_even;
+            int add = accumulate || pc > 0;
+            const float *bc;
+            size_t b_step;
+            if (b_packed) {
+                bc = b + (jc / NR) * k * NR + pc * NR;
+                b_step = k * NR;
+            } else {
+                pack_columns(b, ldb, pc, kc, jc, nc, thread_b);
+                bc = thread_b;
+                b_step = kc * NR;
+            }
+            for (size_t ic = m_begin; ic < m_end; ic += MC) {
+                size_t mc = m_end - ic < MC ? m_end - ic : MC;
+                const float *ac;
+                size_t a_step;
+                if (a_packed) {
+                    ac = a + (ic / MR) * k * MR + pc * MR;
+                    a_step = k * MR;
+                } else {
+                    pack_rows_block(a, lda, m, pc, kc, MR, ic, mc, thread_a, kc * MR);
+                    ac = thread_a;
+                    a_step = kc * MR;
+                }
+                for (size_t ir = 0; ir < mc; ir += MR) {
+                    size_t mr = mc - ir < MR ? mc - ir : MR;
+                    const float *rb = (pc == 0 && row_bias) ? row_bias + ic + ir : NULL;
+                    for (size_t jr = 0; jr < nc; jr += NR) {
+                        size_t nr = nc - jr < NR ? nc - jr : NR;
+                        const float *cb = (pc == 0 && col_bias) ? col_bias + jc + jr : NULL;
+                        kernel(kc, ac + (ir / MR) * a_step, bc + (jr / NR) * b_step, c + (ic + ir) * ldc + jc + jr,
+                               ldc, add, mr, nr, rb, cb);
+                    }
+                }
+            }
+        }
+    }
+}

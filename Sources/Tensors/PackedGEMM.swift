@@ -1,0 +1,211 @@
+import CKernels
+import Dispatch
+
+/// GEMMs whose weight matrix is packed once, when the network is loaded, into the panels our kernel reads
+/// (`CKernels/cgemm.h`). BLAS repacks both operands on every call; for a weight that is 10–15% of a CLIP
+/// encode or a 256 px UNet call, whose deep layers multiply big matrices by few pixels.
+
+/// Which side of the product a packed weight multiplies the data from.
+public enum PackedSide: Sendable, Equatable {
+    /// `[O, K]` times data `[K, N]` (a convolution's weight over im2col columns or Winograd tiles): panels of
+    /// `CK_GEMM_MR` output channels.
+    case left
+    /// Data `[M, K]` times the transpose of `[N, K]` (a linear layer's weight): panels of `CK_GEMM_NR` outputs.
+    case right
+
+    /// Rows per panel.
+    var width: Int { Int(self == .left ? CK_GEMM_MR : CK_GEMM_NR) }
+}
+
+/// Memory of a packed matrix (64-byte aligned), freed with the last matrix that uses it.
+public final class PackedStorage: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Float>
+    let count: Int
+
+    init(count: Int) {
+        self.count = count
+        base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    deinit { UnsafeMutableRawPointer(base).deallocate() }
+}
+
+/// A weight matrix (its first axis the outputs, the others flattened into the depth) packed for one side of the
+/// product. Replaces the float32 weight it was made from: a weight borrowed from a memory-mapped checkpoint has
+/// its pages released after packing, so the packed copy does not add to resident memory.
+public struct PackedMatrix: Sendable {
+    /// The weight's shape (e.g. `[O, C, 3, 3]`); rows are `shape[0]`, the depth the product of the rest.
+    public let shape: [Int]
+    /// The side it multiplies the data from.
+    public let side: PackedSide
+    let storage: PackedStorage
+
+    /// Number of rows (outputs).
+    public var rows: Int { shape[0] }
+    /// Elements per row.
+    public var depth: Int { shape.dropFirst().reduce(1, *) }
+    /// Number of weight elements (without the panels' padding).
+    public var count: Int { shape.reduce(1, *) }
+    var base: UnsafePointer<Float> { UnsafePointer(storage.base) }
+
+    /// Packs `weight` (rank ≥ 2) for `side`.
+    public init(packing weight: Tensor, side: PackedSide) {
+        precondition(weight.rank >= 2, "PackedMatrix: weight \(weight.shape) needs rank ≥ 2")
+        shape = weight.shape
+        self.side = side
+        let (rows, depth, width) = (weight.shape[0], weight.count / max(weight.shape[0], 1), side.width)
+        storage = PackedStorage(count: Int(ck_gemm_packed_count(rows, depth, width)))
+        let dst = SendablePointer(storage.base)
+        weight.withUnsafeBufferPointer { src in
+            let s = UncheckedSendable(src.baseAddress!)
+            parallelChunks((rows + width - 1) / width, costPerItem: depth * width) { range in
+                ck_gemm_pack_rows(s.value, depth, rows, depth, width, range.lowerBound, range.upperBound, dst.base)
+            }
+        }
+        weight.storage.releaseResidentPages()
+    }
+
+    private init(shape: [Int], side: PackedSide, storage: PackedStorage) {
+        self.shape = shape
+        self.side = side
+        self.storage = storage
+    }
+
+    /// The weight as a plain float32 tensor (a copy).
+    public func unpacked() -> Tensor {
+        var out = Tensor(uninitialized: shape)
+        out.withUnsafeMutableBufferPointer { dst in
+            ck_gemm_unpack_rows(base, rows, depth, side.width, dst.baseAddress!, depth)
+        }
+        return out
+    }
+
+    /// The same packed weight under another shape with the same rows and depth (e.g. `[O, C, 1, 1]` as `[O, C]`).
+    public func reshaped(_ newShape: [Int]) throws -> PackedMatrix {
+        guard newShape.count >= 2, newShape[0] == rows, newShape.dropFirst().reduce(1, *) == depth else {
+            throw TensorError("reshape", "a packed \(shape) weight cannot be viewed as \(newShape)")
+        }
+        return PackedMatrix(shape: newShape, side: side, storage: storage)
+    }
+}
+
+/// The kernel a packed GEMM runs: the fastest the CPU has, or a slower one (tests check every path the machine has).
+public enum GEMMPath: Int32, Sendable, CaseIterable {
+    case portable = 1
+    case avx2 = 2
+    case avx512 = 3
+
+    /// The fastest path on this CPU.
+    public static var best: GEMMPath { GEMMPath(rawValue: ck_gemm_best_path()) ?? .portable }
+
+    /// The paths this CPU can run, slowest first.
+    public static var available: [GEMMPath] { allCases.filter { $0.rawValue <= best.rawValue } }
+}
+
+/// One operand of a packed GEMM: a row-major matrix with its leading dimension, or a packed weight's panels.
+enum GEMMOperand {
+    case plain(UnsafePointer<Float>, ld: Int)
+    case packed(PackedMatrix)
+    /// Panels made for this call in the side's packed layout (Winograd's transformed filters).
+    case panels(UnsafePointer<Float>)
+}
+
+/// `C[m×n] = (accumulate ? C : 0) + rowBias[i] + columnBias[j] + A[m×k] · B[k×n]`, split over the kernel
+/// threads. A packed `a` must be a `.left` matrix of `m` rows and depth `k`; a packed `b` a `.right` one of
+/// `n` rows and depth `k`. Work is split along the rows when `b` is the packed weight (each thread packs only its
+/// own rows of `a`) and along the columns otherwise, unless that axis is too short to share.
+func packedGEMM(
+    m: Int, n: Int, k: Int, a: GEMMOperand, b: GEMMOperand, c: UnsafeMutablePointer<Float>, ldc: Int,
+    accumulate: Bool = false, rowBias: UnsafePointer<Float>? = nil, columnBias: UnsafePointer<Float>? = nil,
+    path: GEMMPath = .best, threads: Int = kernelThreadCount
+) {
+    guard m > 0, n > 0 else { return }
+    let (pa, lda, aPacked) = operand(a, side: .left, rows: m, depth: k)
+    let (pb, ldb, bPacked) = operand(b, side: .right, rows: n, depth: k)
+    let (mr, nr) = (Int(CK_GEMM_MR), Int(CK_GEMM_NR))
+    let rowPanels = (m + mr - 1) / mr
+    let columnPanels = (n + nr - 1) / nr
+    let preferRows = bPacked != 0 || aPacked == 0 ? rowPanels >= 2 * threads : columnPanels < 2 * threads
+    let splitRows = preferRows && (rowPanels >= 2 || columnPanels < 2)
+    let panels = splitRows ? rowPanels : columnPanels
+    let parts = m * n * k < 1 << 20 ? 1 : max(1, min(threads, panels))
+    let (sa, sb, sc) = (UncheckedSendable(pa), UncheckedSendable(pb), SendablePointer(c))
+    let (sr, scb) = (UncheckedSendable(rowBias), UncheckedSendable(columnBias))
+    let run: @Sendable (Int) -> Void = { part in
+        let lo = panels * part / parts
+        let hi = panels * (part + 1) / parts
+        guard lo < hi else { return }
+        let (m0, m1) = splitRows ? (lo * mr, min(m, hi * mr)) : (0, m)
+        let (n0, n1) = splitRows ? (0, n) : (lo * nr, min(n, hi * nr))
+        ScratchPool.shared.with(Int(ck_gemm_workspace_count())) { workspace in
+            ck_sgemm(
+                path.rawValue, m, n, k, sa.value, lda, aPacked, sb.value, ldb, bPacked, sc.base, ldc,
+                accumulate ? 1 : 0, sr.value, scb.value, m0, m1, n0, n1, workspace)
+        }
+    }
+    if parts == 1 {
+        run(0)
+    } else {
+        DispatchQueue.concurrentPerform(iterations: parts, execute: run)
+    }
+}
+
+private func operand(_ x: GEMMOperand, side: PackedSide, rows: Int, depth: Int) -> (UnsafePointer<Float>, Int, Int32) {
+    switch x {
+    case .plain(let p, let ld): return (p, ld, 0)
+    case .packed(let w):
+        precondition(
+            w.side == side && w.rows == rows && w.depth == depth,
+            "packed GEMM: a \(w.side) weight \(w.shape) used as the \(side) operand of depth \(depth)")
+        return (w.base, 0, 1)
+    case .panels(let p): return (p, 0, 1)
+    }
+}
+
+/// Fully connected layer over a weight packed for the right side: `x · weightᵀ + bias`, as `linear`.
+public func linear(_ x: Tensor, packed weight: PackedMatrix, bias: Tensor? = nil) throws -> Tensor {
+    guard weight.side == .right, weight.shape.count == 2, let inFeatures = x.shape.last,
+        weight.depth == inFeatures
+    else {
+        throw TensorError("linear", "input \(x.shape) does not match the packed weight \(weight.shape) ([out, in])")
+    }
+    let outFeatures = weight.rows
+    if let bias, bias.shape != [outFeatures] {
+        throw TensorError("linear", "bias \(bias.shape) does not match weight \(weight.shape)")
+    }
+    let rows = x.count / max(inFeatures, 1)
+    FLOPCounter.add(2 * rows * outFeatures * inFeatures)
+    var out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
+    out.withUnsafeMutableBufferPointer { po in
+        x.withUnsafeBufferPointer { px in
+            withOptionalPointer(bias) { pb in
+                packedGEMM(
+                    m: rows, n: outFeatures, k: inFeatures, a: .plain(px.baseAddress!, ld: inFeatures),
+                    b: .packed(weight), c: po.baseAddress!, ldc: outFeatures, columnBias: pb)
+            }
+        }
+    }
+    return out
+}
+
+/// `body` with the elements of `t`, or with `nil`.
+func withOptionalPointer<R>(_ t: Tensor?, _ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
+    guard let t else { return try body(nil) }
+    return try t.withUnsafeBufferPointer { try body($0.baseAddress) }
+}
+
+/// Owners of borrowed tensor memory that can drop its resident pages (a memory-mapped file).
+public protocol ResidentPagesReleasing: AnyObject {
+    /// Drops this process's resident copies of the whole pages within `length` bytes at `start`; a later read
+    /// brings the same bytes back.
+    func releaseResidentPages(from start: UnsafeRawPointer, length: Int)
+}
+
+extension TensorStorage {
+    /// Releases the resident pages of a storage borrowed from a memory-mapped file (no effect otherwise): for a
+    /// weight that was copied into another form and is not read again.
+    func releaseResidentPages() {
+        (owner as? ResidentPagesReleasing)?.releaseResidentPages(from: base, length: count * 4)
+    }
+}
