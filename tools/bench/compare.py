@@ -7,7 +7,9 @@
 
 step is one guided denoising step: the UNet on the unconditional and conditional halves (batch 2), guidance and
 the PNDM update (OpenVINO runs the converted UNet and the same PyTorch scheduler). Each side runs in its own
-process, so each peak RSS (from wait4) is that side's alone.
+process, so each peak RSS (from wait4) is that side's alone. With --rounds N every side runs N times, the sides
+taking turns (ours first), and each side's best time counts: on a shared 2-core machine a side that runs right
+after another has loaded it can lose 20%.
 
 Needs a Python with torch, diffusers and transformers (outside the repository; `pip install openvino` adds the
 OpenVINO column: the same PyTorch module converted with `openvino.convert_model`, f32, the same threads) and a
@@ -145,28 +147,41 @@ def main():
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=1, help="times each side runs, in turn (its best time counts)")
     p.add_argument("--tool", default=os.path.join(ROOT, ".build", "release", "varaudit"))
     a = p.parse_args()
     batch = a.batch or (2 if a.component == "unet" else 1)
     if a.worker:
         return worker(a, 2 if a.component == "step" else batch)
 
+    # Each round runs every side once, in turn; a side's time is its best round and its memory its largest peak,
+    # so that a side is not penalised for running right after another loaded the machine.
+    names = ["varaudit", "torch"]
+    try:
+        import openvino  # noqa: F401
+        names.append("openvino")
+    except ImportError:
+        pass
     sides = {}
-    for side in ["torch", "openvino"]:
-        if side == "openvino":
-            try:
-                import openvino  # noqa: F401
-            except ImportError:
-                continue
-        cmd = [sys.executable, __file__, "--worker", side, "--component", a.component, "--size", str(a.size),
-               "--threads", str(a.threads), "--runs", str(a.runs), "--batch", str(batch)]
-        text, _, mb = measured(cmd)
-        sides[side] = (json.loads(text)["seconds"], mb)
-
-    cmd = [a.tool, "bench", "--component", a.component, "--batch", str(batch), "--size", str(a.size),
-           "--threads", str(a.threads), "--runs", str(a.runs), "--weights", a.weights, "--json"]
-    text, _, ours_mb = measured(cmd)
-    ours = json.loads(text)
+    ours = None
+    for _ in range(a.rounds):
+        for side in names:
+            if side == "varaudit":
+                cmd = [a.tool, "bench", "--component", a.component, "--batch", str(batch), "--size", str(a.size),
+                       "--threads", str(a.threads), "--runs", str(a.runs), "--weights", a.weights, "--json"]
+                text, _, mb = measured(cmd)
+                result = json.loads(text)
+                if ours is None or result["seconds"] < ours["seconds"]:
+                    ours = result
+                seconds = result["seconds"]
+            else:
+                cmd = [sys.executable, __file__, "--worker", side, "--component", a.component, "--size",
+                       str(a.size), "--threads", str(a.threads), "--runs", str(a.runs), "--batch", str(batch)]
+                text, _, mb = measured(cmd)
+                seconds = json.loads(text)["seconds"]
+            best, peak = sides.get(side, (float("inf"), 0))
+            sides[side] = (min(best, seconds), max(peak, mb))
+    ours_mb = sides["varaudit"][1]
     torch_s, torch_mb = sides["torch"]
     out = {"component": a.component, "batch": batch, "size": a.size if a.component != "clip" else 224,
            "threads": a.threads, "weights": a.weights, "torch_seconds": round(torch_s, 4),
