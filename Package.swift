@@ -48,7 +48,9 @@ let package = Package(
         // float16 <-> float32 arrays (F16C when the CPU has it, checked at run time, a portable loop otherwise),
         // the GEMM over weights packed at load (AVX-512, AVX2 + FMA or portable, chosen at run time) and the
         // allocator setting for tensors.
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(
+            name: "CKernels", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])],
+            linkerSettings: [.linkedLibrary("m")]),
         .target(
             name: "Tensors",
             dependencies: ["CBLAS", "CKernels"],

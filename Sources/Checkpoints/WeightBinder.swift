@@ -95,8 +95,7 @@ public final class WeightBinder {
         let full = fullKey(key)
         if ledger.randomState != nil {
             if let t = ledger.madeUp[full], t.shape == shape, t.precision == precision { return t }
-            var t = madeUp(full, shape: shape, precision: precision)
-            if let side { t = t.packed(for: side) }
+            let t = madeUp(full, shape: shape, precision: precision, packedFor: side)
             ledger.madeUp[full] = t
             return t
         }
@@ -133,7 +132,10 @@ public final class WeightBinder {
 
     /// A made-up tensor for a random binder (xorshift64*, deterministic per seed and call order), in `precision`:
     /// float16 values are the float32 ones rounded, made a block at a time so that no float32 copy exists.
-    private func madeUp(_ key: String, shape: [Int], precision: WeightPrecision) -> WeightTensor {
+    /// With `side`, a float32 matrix is packed panel by panel as it is made (no plain copy is ever whole).
+    private func madeUp(
+        _ key: String, shape: [Int], precision: WeightPrecision, packedFor side: PackedSide? = nil
+    ) -> WeightTensor {
         if shape.count < 2 {
             return WeightTensor(Tensor(repeating: key.hasSuffix("weight") ? 1 : 0, shape: shape), precision: precision)
         }
@@ -151,6 +153,7 @@ public final class WeightBinder {
         defer { ledger.randomState = state }
         switch precision {
         case .float32:
+            if let side { return .packed(PackedMatrix(shape: shape, side: side) { _, rows in fill(rows) }) }
             var t = Tensor(zeros: shape)
             t.withUnsafeMutableBufferPointer(fill)
             return .float32(t)

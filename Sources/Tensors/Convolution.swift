@@ -2,7 +2,7 @@
 ///
 /// `x` `[N, C, H, W]`, `weight` `[O, C, kh, kw]`, `bias` `[O]`; zero padding `padding` on each side.
 /// Result `[N, O, (H + 2ph − kh)/sh + 1, (W + 2pw − kw)/sw + 1]`. Lowered to GEMM over im2col tiles of
-/// output rows, so the column buffer stays bounded (≈ 16 M floats) whatever the image size; each GEMM is
+/// output rows, so the column buffer stays bounded (≈ 4 M floats) whatever the image size; each GEMM is
 /// split over the kernel threads.
 public func conv2d(
     _ x: Tensor, weight: Tensor, bias: Tensor? = nil,

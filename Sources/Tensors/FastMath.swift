@@ -1,3 +1,5 @@
+import CKernels
+
 /// Vectorized elementary functions for the hot elementwise loops (SiLU, quick GELU, softmax).
 
 /// `e^x` on eight lanes, Cephes `expf` (range reduction by ln 2 in two parts, degree-6 polynomial): within
@@ -94,43 +96,15 @@ func softmaxRow(_ row: UnsafeMutablePointer<Float>, length d: Int) {
 
 /// The largest of `d` floats (−∞ for none).
 @inline(__always)
-func rowMax(_ row: UnsafePointer<Float>, length d: Int) -> Float {
-    let raw = UnsafeRawPointer(row)
-    var i = 0
-    var m8 = SIMD8<Float>(repeating: -.infinity)
-    while i + 8 <= d {
-        let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-        m8.replace(with: v, where: v .> m8)
-        i += 8
-    }
-    var m = m8.max()
-    for j in i..<d { m = max(m, row[j]) }
-    return m
+func rowMax(_ row: UnsafePointer<Float>, length d: Int, path: GEMMPath = .best) -> Float {
+    ck_row_max(path.rawValue, row, d)
 }
 
-/// Replaces each of `d` floats `x` by `e^(x − shift)` and returns their sum.
+/// Replaces each of `d` floats `x` by `e^(x − shift)` and returns their sum: Cephes' `expf` on AVX-512, AVX2 or
+/// portable C, chosen at run time (`CKernels/cvecmath.h`).
 @inline(__always)
-func expRow(_ row: UnsafeMutablePointer<Float>, length d: Int, shift m: Float) -> Float {
-    let raw = UnsafeMutableRawPointer(row)
-    var s8 = SIMD8<Float>()
-    var i = 0
-    while i + 8 <= d {
-        let e = fastExp(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) - m)
-        raw.storeBytes(of: e, toByteOffset: 4 * i, as: SIMD8<Float>.self)
-        s8 += e
-        i += 8
-    }
-    var sum = s8.sum()
-    if i < d {
-        var v = SIMD8<Float>(repeating: -.infinity)
-        for j in i..<d { v[j - i] = row[j] - m }
-        let e = fastExp(v)
-        for j in i..<d {
-            row[j] = e[j - i]
-            sum += e[j - i]
-        }
-    }
-    return sum
+func expRow(_ row: UnsafeMutablePointer<Float>, length d: Int, shift m: Float, path: GEMMPath = .best) -> Float {
+    ck_exp_shift_sum(path.rawValue, row, d, m)
 }
 
 /// Multiplies `d` floats by `factor` in place.

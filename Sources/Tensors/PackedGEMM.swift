@@ -66,6 +66,27 @@ public struct PackedMatrix: Sendable {
         weight.storage.releaseResidentPages()
     }
 
+    /// A matrix of `shape` packed for `side` as it is made: `fill` is called for consecutive ranges of rows, in
+    /// order, and writes them row-major into the buffer it is given, so no plain copy of the whole matrix exists
+    /// (made-up benchmark weights).
+    public init(
+        shape: [Int], side: PackedSide, fillingRows fill: (Range<Int>, UnsafeMutableBufferPointer<Float>) -> Void
+    ) {
+        precondition(shape.count >= 2, "PackedMatrix: shape \(shape) needs rank ≥ 2")
+        self.shape = shape
+        self.side = side
+        let (rows, depth, width) = (shape[0], shape.dropFirst().reduce(1, *), side.width)
+        storage = PackedStorage(count: Int(ck_gemm_packed_count(rows, depth, width)))
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(width * depth, 1))
+        defer { buffer.deallocate() }
+        for panel in 0..<((rows + width - 1) / width) {
+            let range = (panel * width)..<min(rows, (panel + 1) * width)
+            fill(range, UnsafeMutableBufferPointer(rebasing: buffer[..<(range.count * depth)]))
+            ck_gemm_pack_rows(
+                buffer.baseAddress!, depth, range.count, depth, width, 0, 1, storage.base + panel * width * depth)
+        }
+    }
+
     private init(shape: [Int], side: PackedSide, storage: PackedStorage) {
         self.shape = shape
         self.side = side

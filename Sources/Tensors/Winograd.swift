@@ -100,11 +100,12 @@ struct WinogradMethod {
         ) -> Void
 }
 
-/// Filter-transform elements a block of output channels may take (16 M floats, 64 MB): wider layers are done
+/// Filter-transform elements a block of output channels may take (8 M floats, 32 MB): wider layers are done
 /// in equal blocks of output channels, so that the transformed filters of SD v1's deepest layers (up to 210 MB
-/// whole) do not add to the network's peak memory. (At 8 M floats the VAE's 512-channel layers split in two
-/// and lost 20%.)
-let winogradFilterBlock = 1 << 24
+/// whole) do not add to the network's peak memory. (With BLAS GEMMs, splitting the VAE's 512-channel layers in
+/// two lost 20%; on our packed GEMM it costs nothing measurable, and a 512 px step peaks 40 MB lower than at
+/// 16 M floats.)
+let winogradFilterBlock = 1 << 23
 
 /// The part every Winograd method shares: blocks of output channels (`winogradFilterBlock`), chunks of tile rows
 /// (`winogradChunkTarget`), the filter, input and output transforms of `method`, and its `points` GEMMs of
@@ -186,8 +187,9 @@ func winograd(
 }
 
 /// Tile-buffer elements a Winograd chunk aims at per transformed matrix (`channels × tiles`), measured at
-/// SD v1 sizes: smaller chunks make the GEMMs too narrow, larger ones gain nothing.
-let winogradChunkTarget = 1 << 18
+/// SD v1 sizes on our packed GEMM: 2^18 was no faster and peaked 37 MB higher on a 512 px step; much smaller
+/// chunks make the GEMMs too narrow.
+let winogradChunkTarget = 1 << 17
 
 /// Eight consecutive floats at `p`, or only the first `lanes` of them (the other lanes zero): a group of
 /// tiles or filter pairs at the edge of a row.

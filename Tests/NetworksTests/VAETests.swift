@@ -8,8 +8,8 @@ import Testing
 /// VAEDecoder against diffusers' `AutoencoderKL.decode` on two random-weight configs (`tools/fixtures/
 /// make_unet_vae.py`): tiny-a in safetensors with current attention names, tiny-b in `.bin` with the
 /// diffusers-0.9 names (`query`/`key`/`value`/`proj_attn`) and a 0.9-era config. Tolerance: 1e-4 relative
-/// (floor: 1% of the largest reference magnitude), against diffusers' float32 output and against diffusers run in
-/// float64 (diffusers' own float32 output is 2–7e-5 from its float64 output by this measure).
+/// (floor: 1% of the largest reference magnitude) against diffusers run in float64; against diffusers' float32
+/// output, 1e-4 plus that output's own distance from the float64 one (2–7e-5 by this measure).
 struct VAETests {
     static let models = ["tiny-a", "tiny-b"]
     let tolerance: Float = 1e-4
@@ -32,10 +32,17 @@ struct VAETests {
         try binder.finish()  // encoder.* and quant_conv.* are ignored on purpose; nothing else is left
         let ref = try Fixtures.tensors("vae/\(name)/expected.safetensors")
         let image = try vae.decode(ref.tensor(named: "latents"))
-        for key in ["image", "image64"] {  // diffusers' float32 output, and the same in float64
-            let err = relativeError(image, try ref.tensor(named: key))
-            #expect(err <= tolerance, "\(name) \(key): relative error \(err)")
-        }
+        // Against diffusers run in float64 (the exact result, to float32 rounding): the tolerance as it stands.
+        let exact = try ref.tensor(named: "image64")
+        let err64 = relativeError(image, exact)
+        #expect(err64 <= tolerance, "\(name) image64: relative error \(err64)")
+        // Against diffusers' float32 output, which carries its own rounding (its distance from the float64
+        // result, measured here from the fixture): by the triangle inequality two float32 results each within
+        // the tolerance of the exact one can be that much further apart.
+        let diffusers32 = try ref.tensor(named: "image")
+        let own = relativeError(diffusers32, exact)
+        let err32 = relativeError(image, diffusers32)
+        #expect(err32 <= tolerance + own, "\(name) image: relative error \(err32) (diffusers' own: \(own))")
     }
 
     @Test func oldAttentionNamesAreTheOnesInTinyB() throws {

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Tensors
@@ -144,5 +145,37 @@ struct PackedGEMMTests {
         let scale = expected.scalars.map(abs).max() ?? 1
         let worst = zip(got.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 0
         #expect(worst <= 1e-5 * scale, "\(shape) → \(outChannels), k\(kernel) s\(stride): \(worst / scale)")
+    }
+}
+
+/// The softmax row kernels (exp with shift and sum, row maximum) on every path this CPU runs: each value within
+/// 2e-7 relative of Double's exp of the same float argument (Cephes' expf is within ~1 ulp), the sum within 1e-6,
+/// the maximum exact, and every path's bits equal to the portable path's.
+struct SoftmaxRowKernelTests {
+    @Test(arguments: GEMMPath.available)
+    func expShiftSumAndMaxAgainstDouble(_ path: GEMMPath) {
+        for n in [1, 7, 16, 31, 32, 33, 100, 515] {
+            var state: UInt64 = 0x1234_5678 &+ UInt64(n)
+            let values: [Float] = (0..<n).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Float(Double(state >> 40) / Double(1 << 24) * 60 - 40)  // [−40, 20)
+            }
+            let maximum = values.withUnsafeBufferPointer { rowMax($0.baseAddress!, length: n, path: path) }
+            #expect(maximum == values.max()!, "\(path) n=\(n)")
+            var row = values
+            let sum = row.withUnsafeMutableBufferPointer {
+                expRow($0.baseAddress!, length: n, shift: maximum, path: path)
+            }
+            var portable = values
+            let portableSum = portable.withUnsafeMutableBufferPointer {
+                expRow($0.baseAddress!, length: n, shift: maximum, path: .portable)
+            }
+            #expect(row == portable && sum == portableSum, "\(path) n=\(n): not the portable path's bits")
+            let exact = values.map { Foundation.exp(Double($0 - maximum)) }
+            let worst = zip(row, exact).map { abs(Double($0) - $1) / $1 }.max()!
+            #expect(worst <= 2e-7, "\(path) n=\(n): \(worst)")
+            let exactSum = exact.reduce(0, +)
+            #expect(abs(Double(sum) - exactSum) <= 1e-6 * exactSum, "\(path) n=\(n) sum")
+        }
     }
 }

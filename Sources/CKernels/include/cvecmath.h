@@ -1,0 +1,28 @@
+#ifndef VARAUDIT_CVECMATH_H
+#define VARAUDIT_CVECMATH_H
+/*
+ * Row kernels of the softmax (attention's hottest loop after the GEMMs), on AVX-512, AVX2 + FMA or portable C,
+ * chosen at run time like the GEMM's (`path` 0 picks the best; tests pass each path the CPU has).
+ *
+ * The exponential is Cephes' expf: n = round(x·log2 e), r = x − n·ln 2 (ln 2 in two parts), e^r by a degree-6
+ * polynomial, times 2^n; inputs clamped to [−87.34, 88.72]. Within ~1 ulp of the correctly rounded e^x. Every
+ * path does the same operations in the same order without fused multiply-adds, so all give the same bits: an
+ * audit's numbers do not depend on which CPU ran it.
+ */
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Replaces each of the `n` floats x of `row` by e^(x − shift) and returns their sum. */
+float ck_exp_shift_sum(int path, float *row, size_t n, float shift);
+
+/* The largest of the `n` floats at `row` (−infinity when n is 0). */
+float ck_row_max(int path, const float *row, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

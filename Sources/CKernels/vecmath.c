@@ -1,0 +1,208 @@
+#include "cvecmath.h"
+
+#include "cgemm.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CKV_X86 1
+#else
+#define CKV_X86 0
+#endif
+
+/* Cephes expf constants. */
+#define EXP_LO -87.33654f
+#define EXP_HI 88.72283f
+#define LOG2E 1.44269504f
+#define LN2_HI 0.693359375f
+#define LN2_LO -2.12194440e-4f
+#define MAGIC 12582912.0f /* 1.5 · 2^23: adding it rounds to an integer held in the low mantissa bits */
+#define P0 1.9875691500e-4f
+#define P1 1.3981999507e-3f
+#define P2 8.3334519073e-3f
+#define P3 4.1665795894e-2f
+#define P4 1.6666665459e-1f
+#define P5 5.0000001201e-1f
+
+static inline float exp_portable(float x) {
+    x = x < EXP_LO ? EXP_LO : x > EXP_HI ? EXP_HI : x;
+    float shifted = x * LOG2E + MAGIC;
+    float n = shifted - MAGIC;
+    float r = x - n * LN2_HI;
+    r = r - n * LN2_LO;
+    float z = r * r;
+    float p = P0;
+    p = p * r + P1;
+    p = p * r + P2;
+    p = p * r + P3;
+    p = p * r + P4;
+    p = p * r + P5;
+    p = p * z + r + 1;
+    int32_t k;
+    memcpy(&k, &shifted, sizeof k);
+    uint32_t bits = (uint32_t)(k - 0x4B400000 + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* Sums are kept in 16 partial sums (element i in partial i mod 16) added up in order at the end, on every
+   path, so the sum has the same bits whichever path made it. */
+static float sum_partials(const float partial[16]) {
+    float total = 0;
+    for (int j = 0; j < 16; j++) total += partial[j];
+    return total;
+}
+
+static float exp_shift_sum_portable(float *row, size_t n, float shift) {
+    float partial[16] = {0};
+    for (size_t i = 0; i < n; i++) {
+        float e = exp_portable(row[i] - shift);
+        row[i] = e;
+        partial[i % 16] += e;
+    }
+    return sum_partials(partial);
+}
+
+static float row_max_portable(const float *row, size_t n) {
+    float m = -INFINITY;
+    for (size_t i = 0; i < n; i++) m = row[i] > m ? row[i] : m;
+    return m;
+}
+
+#if CKV_X86
+
+__attribute__((target("avx512f,fma"))) static inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(EXP_LO)), _mm512_set1_ps(EXP_HI));
+    __m512 magic = _mm512_set1_ps(MAGIC);
+    __m512 shifted = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(LOG2E)), magic);
+    __m512 n = _mm512_sub_ps(shifted, magic);
+    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(LN2_HI)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(LN2_LO)));
+    __m512 z = _mm512_mul_ps(r, r);
+    __m512 p = _mm512_set1_ps(P0);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(P1));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(P2));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(P3));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(P4));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(P5));
+    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, z), r), _mm512_set1_ps(1));
+    __m512i k = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000));
+    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(k, _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+
+__attribute__((target("avx512f,fma"))) static float exp_shift_sum_avx512(float *row, size_t n, float shift) {
+    __m512 s = _mm512_set1_ps(shift), sum = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, row + i), s));
+        _mm512_mask_storeu_ps(row + i, mask, e);
+        sum = _mm512_mask_add_ps(sum, mask, sum, e);
+    }
+    float partial[16];
+    _mm512_storeu_ps(partial, sum);
+    return sum_partials(partial);
+}
+
+__attribute__((target("avx512f"))) static float row_max_avx512(const float *row, size_t n) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(row + i));
+    if (i < n) {
+        __mmask16 mask = (__mmask16)((1u << (n - i)) - 1);
+        m = _mm512_mask_max_ps(m, mask, m, _mm512_maskz_loadu_ps(mask, row + i));
+    }
+    return _mm512_reduce_max_ps(m);
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EXP_LO)), _mm256_set1_ps(EXP_HI));
+    __m256 magic = _mm256_set1_ps(MAGIC);
+    __m256 shifted = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(LOG2E)), magic);
+    __m256 n = _mm256_sub_ps(shifted, magic);
+    __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(LN2_HI)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(LN2_LO)));
+    __m256 z = _mm256_mul_ps(r, r);
+    __m256 p = _mm256_set1_ps(P0);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(P1));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(P2));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(P3));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(P4));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(P5));
+    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, z), r), _mm256_set1_ps(1));
+    __m256i k = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
+    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+__attribute__((target("avx2,fma"))) static float exp_shift_sum_avx2(float *row, size_t n, float shift) {
+    __m256 s = _mm256_set1_ps(shift), sum0 = _mm256_setzero_ps(), sum1 = sum0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 e0 = exp256(_mm256_sub_ps(_mm256_loadu_ps(row + i), s));
+        __m256 e1 = exp256(_mm256_sub_ps(_mm256_loadu_ps(row + i + 8), s));
+        _mm256_storeu_ps(row + i, e0);
+        _mm256_storeu_ps(row + i + 8, e1);
+        sum0 = _mm256_add_ps(sum0, e0);
+        sum1 = _mm256_add_ps(sum1, e1);
+    }
+    float partial[16];
+    _mm256_storeu_ps(partial, sum0);
+    _mm256_storeu_ps(partial + 8, sum1);
+    if (i < n) {
+        float tail[16];
+        for (size_t j = 0; j < 16; j++) tail[j] = i + j < n ? row[i + j] - shift : 0;
+        _mm256_storeu_ps(tail, exp256(_mm256_loadu_ps(tail)));
+        _mm256_storeu_ps(tail + 8, exp256(_mm256_loadu_ps(tail + 8)));
+        for (size_t j = 0; i + j < n; j++) {
+            row[i + j] = tail[j];
+            partial[j] += tail[j];
+        }
+    }
+    return sum_partials(partial);
+}
+
+__attribute__((target("avx2"))) static float row_max_avx2(const float *row, size_t n) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(row + i));
+    float lanes[8];
+    _mm256_storeu_ps(lanes, m);
+    float best = -INFINITY;
+    for (int j = 0; j < 8; j++) best = lanes[j] > best ? lanes[j] : best;
+    for (; i < n; i++) best = row[i] > best ? row[i] : best;
+    return best;
+}
+
+#endif
+
+static int chosen(int path) {
+    int best = ck_gemm_best_path();
+    return path <= 0 || path > best ? best : path;
+}
+
+float ck_exp_shift_sum(int path, float *row, size_t n, float shift) {
+#if CKV_X86
+    switch (chosen(path)) {
+    case CK_GEMM_AVX512: return exp_shift_sum_avx512(row, n, shift);
+    case CK_GEMM_AVX2: return exp_shift_sum_avx2(row, n, shift);
+    default: break;
+    }
+#endif
+    return exp_shift_sum_portable(row, n, shift);
+}
+
+float ck_row_max(int path, const float *row, size_t n) {
+#if CKV_X86
+    switch (chosen(path)) {
+    case CK_GEMM_AVX512: return row_max_avx512(row, n);
+    case CK_GEMM_AVX2: return row_max_avx2(row, n);
+    default: break;
+    }
+#endif
+    return row_max_portable(row, n);
+}
