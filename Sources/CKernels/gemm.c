@@ -127,7 +127,7 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(size_t kc, const flo
 /* ---- AVX-512: one 8×32 tile in 16 zmm accumulators (A broadcast from memory) ---- */
 
 #define CKG_ROW(i)                                                                                                    \
-    {                                                                                                                 \
+    if (i < active) {                                                                                                 \
         __m512 ai = _mm512_set1_ps(a[(i) * a_row]);                                                                   \
         c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                                   \
         c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);                                                                   \
@@ -150,11 +150,13 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(size_t kc, const flo
         _mm512_mask_storeu_ps(ci + 16, m1, v1);                                                                       \
     }
 
-/* The tile with A's element (i, p) at a[i·a_row + p·a_step]: a packed micro-panel (1, MR), or eight rows of a
-   plain row-major A read in place (lda, 1), which spares packing A for a linear layer's input. */
+/* The tile with A's element (i, p) at a[i·a_row + p·a_step]: a packed micro-panel (1, MR), or rows of a plain
+   row-major A read in place (lda, 1), which spares packing A for a linear layer's input. Only the first `active`
+   rows are computed (a constant at each call site, so each count gets its own code): a last panel of 1 row
+   costs 1/8 of a full one. */
 __attribute__((target("avx512f,fma"), always_inline)) static inline void
 tile_avx512(size_t kc, const float *a, size_t a_row, size_t a_step, const float *b, float *c, size_t ldc, int add,
-            size_t mr, size_t nr, const float *rb, const float *cb) {
+            size_t mr, size_t nr, const float *rb, const float *cb, const size_t active) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     for (size_t p = 0; p < kc; p++) {
@@ -173,18 +175,35 @@ tile_avx512(size_t kc, const float *a, size_t a_row, size_t a_step, const float 
     CKG_STORE(0) CKG_STORE(1) CKG_STORE(2) CKG_STORE(3) CKG_STORE(4) CKG_STORE(5) CKG_STORE(6) CKG_STORE(7)
 }
 
+/* `tile_avx512` with `active` = mr as a constant. */
+#define CKG_BY_ROWS(call_with_active)                                                                                 \
+    switch (mr) {                                                                                                     \
+    case 1: call_with_active(1); break;                                                                               \
+    case 2: call_with_active(2); break;                                                                               \
+    case 3: call_with_active(3); break;                                                                               \
+    case 4: call_with_active(4); break;                                                                               \
+    case 5: call_with_active(5); break;                                                                               \
+    case 6: call_with_active(6); break;                                                                               \
+    case 7: call_with_active(7); break;                                                                               \
+    default: call_with_active(8); break;                                                                              \
+    }
+
 __attribute__((target("avx512f,fma"))) static void kernel_avx512(size_t kc, const float *a, const float *b,
                                                                   float *c, size_t ldc, int add, size_t mr,
                                                                   size_t nr, const float *rb, const float *cb) {
-    tile_avx512(kc, a, 1, MR, b, c, ldc, add, mr, nr, rb, cb);
+#define CKG_PACKED(rows) tile_avx512(kc, a, 1, MR, b, c, ldc, add, mr, nr, rb, cb, rows)
+    CKG_BY_ROWS(CKG_PACKED)
+#undef CKG_PACKED
 }
 
-/* Eight full rows of a plain A with leading dimension lda. */
+/* The first mr (≤ 8) rows of a plain A with leading dimension lda, read in place. */
 __attribute__((target("avx512f,fma"))) static void kernel_avx512_rows(size_t kc, const float *a, size_t lda,
                                                                        const float *b, float *c, size_t ldc,
-                                                                       int add, size_t nr, const float *rb,
-                                                                       const float *cb) {
-    tile_avx512(kc, a, lda, 1, b, c, ldc, add, MR, nr, rb, cb);
+                                                                       int add, size_t mr, size_t nr,
+                                                                       const float *rb, const float *cb) {
+#define CKG_PLAIN(rows) tile_avx512(kc, a, lda, 1, b, c, ldc, add, mr, nr, rb, cb, rows)
+    CKG_BY_ROWS(CKG_PLAIN)
+#undef CKG_PLAIN
 }
 
 #endif
@@ -313,20 +332,16 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
                 size_t a_step;
 #if CKG_X86
                 if (!a_packed && kernel == kernel_avx512) {
-                    /* A read in place, eight rows at a time; a last, partial panel is packed (zero rows). */
+                    /* A read in place, eight rows at a time (fewer in a last, partial panel). */
                     for (size_t ir = 0; ir < mc; ir += MR) {
                         size_t mr = mc - ir < MR ? mc - ir : MR;
                         const float *rb = (pc == 0 && row_bias) ? row_bias + ic + ir : NULL;
                         const float *rows = a + (ic + ir) * lda + pc;
-                        if (mr < MR) pack_rows_block(a, lda, m_end, pc, kc, MR, ic + ir, mr, thread_a, kc * MR);
                         for (size_t jr = 0; jr < nc; jr += NR) {
                             size_t nr = nc - jr < NR ? nc - jr : NR;
                             const float *cb = (pc == 0 && col_bias) ? col_bias + jc + jr : NULL;
                             float *ct = c + (ic + ir) * ldc + jc + jr;
-                            if (mr == MR)
-                                kernel_avx512_rows(kc, rows, lda, bc + (jr / NR) * b_step, ct, ldc, add, nr, rb, cb);
-                            else
-                                kernel_avx512(kc, thread_a, bc + (jr / NR) * b_step, ct, ldc, add, mr, nr, rb, cb);
+                            kernel_avx512_rows(kc, rows, lda, bc + (jr / NR) * b_step, ct, ldc, add, mr, nr, rb, cb);
                         }
                     }
                     continue;

@@ -134,8 +134,8 @@ enum GEMMOperand {
 
 /// `C[m×n] = (accumulate ? C : 0) + rowBias[i] + columnBias[j] + A[m×k] · B[k×n]`, split over the kernel
 /// threads. A packed `a` must be a `.left` matrix of `m` rows and depth `k`; a packed `b` a `.right` one of
-/// `n` rows and depth `k`. Work is split along the rows when `b` is the packed weight (each thread packs only its
-/// own rows of `a`) and along the columns otherwise, unless that axis is too short to share.
+/// `n` rows and depth `k`. Work is split along the rows or the columns, whichever leaves the busiest thread the
+/// fewest 8×32 register tiles.
 func packedGEMM(
     m: Int, n: Int, k: Int, a: GEMMOperand, b: GEMMOperand, c: UnsafeMutablePointer<Float>, ldc: Int,
     accumulate: Bool = false, rowBias: UnsafePointer<Float>? = nil, columnBias: UnsafePointer<Float>? = nil,
@@ -147,8 +147,11 @@ func packedGEMM(
     let (mr, nr) = (Int(CK_GEMM_MR), Int(CK_GEMM_NR))
     let rowPanels = (m + mr - 1) / mr
     let columnPanels = (n + nr - 1) / nr
-    let preferRows = bPacked != 0 || aPacked == 0 ? rowPanels >= 2 * threads : columnPanels < 2 * threads
-    let splitRows = preferRows && (rowPanels >= 2 || columnPanels < 2)
+    // The split whose busiest thread has the fewest register tiles; on a tie, rows when B is the packed weight
+    // (each thread then packs only its own rows of A, if any) and columns otherwise.
+    func busiest(_ panels: Int, _ other: Int) -> Int { (panels + threads - 1) / threads * other }
+    let (byRows, byColumns) = (busiest(rowPanels, columnPanels), busiest(columnPanels, rowPanels))
+    let splitRows = byRows != byColumns ? byRows < byColumns : (bPacked != 0 || aPacked == 0)
     let panels = splitRows ? rowPanels : columnPanels
     let parts = m * n * k < 1 << 20 ? 1 : max(1, min(threads, panels))
     let (sa, sb, sc) = (UncheckedSendable(pa), UncheckedSendable(pb), SendablePointer(c))

@@ -3,6 +3,10 @@ import Testing
 
 @testable import Tensors
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Our packed GEMM on every kernel path this CPU runs (portable, AVX2, AVX-512), against a Float64 product.
 /// Tolerance per element: 1e-6 of Σₖ|aᵢₖ·bₖⱼ| plus the biases and the accumulated value (float32 rounding over
 /// at most a few hundred terms per depth block stays well inside it); the layers over packed weights are checked
@@ -177,5 +181,15 @@ struct SoftmaxRowKernelTests {
             let exactSum = exact.reduce(0, +)
             #expect(abs(Double(sum) - exactSum) <= 1e-6 * exactSum, "\(path) n=\(n) sum")
         }
+    }
+}
+
+/// The allocator setting that keeps freed tensor memory in the process (`CKernels/callocator.h`) is applied on glibc:
+/// it once compiled to its no-glibc stub, unnoticed, and every large tensor paid its page faults again.
+struct AllocatorSettingTests {
+    @Test func freedMemoryIsKeptOnGlibc() {
+        #if os(Linux) && canImport(Glibc)
+            #expect(freedMemoryKept)
+        #endif
     }
 }
