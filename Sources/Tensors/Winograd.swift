@@ -15,62 +15,35 @@ public func conv2dWinograd3x3(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, 
 
 /// The same over a plain or packed weight.
 func conv2dWinograd3x3(_ x: Tensor, _ weight: ConvolutionWeight, bias: Tensor?, padding: (Int, Int)) throws -> Tensor {
-    guard x.rank == 4, weight.shape.count == 4, weight.shape[2] == 3, weight.shape[3] == 3,
-        weight.shape[1] == x.shape[1]
-    else {
-        throw TensorError(
-            "conv2dWinograd3x3", "input \(x.shape) and weight \(weight.shape) must be [N, C, H, W] and [O, C, 3, 3]")
-    }
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let o = weight.shape[0]
-    let (ph, pw) = padding
-    guard ph >= 0, pw >= 0, h + 2 * ph >= 3, w + 2 * pw >= 3 else {
-        throw TensorError("conv2dWinograd3x3", "padding \(padding) too small for input \(x.shape)")
-    }
-    if let bias, bias.shape != [o] {
-        throw TensorError("conv2dWinograd3x3", "bias \(bias.shape) does not match \(o) output channels")
-    }
-    let hout = h + 2 * ph - 2
-    let wout = w + 2 * pw - 2
-    let tilesH = (hout + 1) / 2
-    let tilesW = (wout + 1) / 2
-    var out = Tensor(uninitialized: [n, o, hout, wout])
-    FLOPCounter.add(2 * n * o * hout * wout * c * 9)  // the direct convolution's count
-
     try winograd(
         WinogradMethod(
             tile: 2, points: 16, filters: winogradF2Filters, input: winogradInput, output: winogradOutput),
-        x, weight: weight, bias: bias, padding: padding, into: &out)
-    return out
+        "conv2dWinograd3x3", x, weight: weight, bias: bias, padding: padding)
 }
 
 /// `U[k] = (G g Gᵀ)[k]` for k = 4·row + column of the 4×4 transformed filter; eight output channels at a time
 /// (see `WinogradMethod.filters` for the packed layouts).
 private func winogradF2Filters(_ src: UnsafePointer<Float>, pairs plane: Int, into dst: SendablePointer<Float>) {
-    do {
-        do {
-            parallelChunks(plane / 8, costPerItem: 512) { range in
-                for block in range {
-                    let oc0 = block * 8
-                    func tap(_ j: Int) -> SIMD8<Float> { loadLanes(src + oc0 * 9 + 8 * j, 8) }
-                    let g = (tap(0), tap(1), tap(2), tap(3), tap(4), tap(5), tap(6), tap(7), tap(8))
-                    func put(_ k: Int, _ value: SIMD8<Float>) {
-                        storeLanes(value, to: dst.base + k * plane + oc0, 8)
-                    }
-                    // Row i of G g is (a, b, c) over the three columns; (G g) Gᵀ applies G to it again.
-                    func row(_ i: Int, _ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) {
-                        put(4 * i, a)
-                        put(4 * i + 1, 0.5 * (a + b + c))
-                        put(4 * i + 2, 0.5 * (a - b + c))
-                        put(4 * i + 3, c)
-                    }
-                    // Rows of G g: g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2 where g0 = (g.0, g.1, g.2) etc.
-                    row(0, g.0, g.1, g.2)
-                    row(1, 0.5 * (g.0 + g.3 + g.6), 0.5 * (g.1 + g.4 + g.7), 0.5 * (g.2 + g.5 + g.8))
-                    row(2, 0.5 * (g.0 - g.3 + g.6), 0.5 * (g.1 - g.4 + g.7), 0.5 * (g.2 - g.5 + g.8))
-                    row(3, g.6, g.7, g.8)
-                }
+    parallelChunks(plane / 8, costPerItem: 512) { range in
+        for block in range {
+            let oc0 = block * 8
+            func tap(_ j: Int) -> SIMD8<Float> { loadLanes(src + oc0 * 9 + 8 * j, 8) }
+            let g = (tap(0), tap(1), tap(2), tap(3), tap(4), tap(5), tap(6), tap(7), tap(8))
+            func put(_ k: Int, _ value: SIMD8<Float>) {
+                storeLanes(value, to: dst.base + k * plane + oc0, 8)
             }
+            // Row i of G g is (a, b, c) over the three columns; (G g) Gᵀ applies G to it again.
+            func row(_ i: Int, _ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) {
+                put(4 * i, a)
+                put(4 * i + 1, 0.5 * (a + b + c))
+                put(4 * i + 2, 0.5 * (a - b + c))
+                put(4 * i + 3, c)
+            }
+            // Rows of G g: g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2 where g0 = (g.0, g.1, g.2) etc.
+            row(0, g.0, g.1, g.2)
+            row(1, 0.5 * (g.0 + g.3 + g.6), 0.5 * (g.1 + g.4 + g.7), 0.5 * (g.2 + g.5 + g.8))
+            row(2, 0.5 * (g.0 - g.3 + g.6), 0.5 * (g.1 - g.4 + g.7), 0.5 * (g.2 - g.5 + g.8))
+            row(3, g.6, g.7, g.8)
         }
     }
 }
@@ -107,17 +80,32 @@ struct WinogradMethod {
 /// 16 M floats.)
 let winogradFilterBlock = 1 << 23
 
-/// The part every Winograd method shares: blocks of output channels (`winogradFilterBlock`), chunks of tile rows
-/// (`winogradChunkTarget`), the filter, input and output transforms of `method`, and its `points` GEMMs of
-/// `[O, C] × [C, tiles]` on our packed-GEMM kernel, spread over the kernel threads. A plain weight is packed a
-/// block at a time first. `out` is `[N, O, hout, wout]`, uninitialized.
+/// The part every Winograd method shares: the shape checks (errors name `op`), blocks of output channels
+/// (`winogradFilterBlock`), chunks of tile rows (`winogradChunkTarget`), the filter, input and output transforms
+/// of `method`, and its `points` GEMMs of `[O, C] × [C, tiles]` on our packed-GEMM kernel, spread over the kernel
+/// threads. A plain weight is packed a block at a time first. Same contract as `conv2d` with a 3×3 kernel and
+/// stride 1.
 func winograd(
-    _ method: WinogradMethod, _ x: Tensor, weight: ConvolutionWeight, bias: Tensor?, padding: (Int, Int),
-    into out: inout Tensor
-) throws {
+    _ method: WinogradMethod, _ op: String, _ x: Tensor, weight: ConvolutionWeight, bias: Tensor?,
+    padding: (Int, Int)
+) throws -> Tensor {
+    guard x.rank == 4, weight.shape.count == 4, weight.shape[2] == 3, weight.shape[3] == 3,
+        weight.shape[1] == x.shape[1]
+    else {
+        throw TensorError(op, "input \(x.shape) and weight \(weight.shape) must be [N, C, H, W] and [O, C, 3, 3]")
+    }
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let o = weight.shape[0]
-    let (hout, wout) = (out.shape[2], out.shape[3])
+    let (ph, pw) = padding
+    guard ph >= 0, pw >= 0, h + 2 * ph >= 3, w + 2 * pw >= 3 else {
+        throw TensorError(op, "padding \(padding) too small for input \(x.shape)")
+    }
+    if let bias, bias.shape != [o] {
+        throw TensorError(op, "bias \(bias.shape) does not match \(o) output channels")
+    }
+    let (hout, wout) = (h + 2 * ph - 2, w + 2 * pw - 2)
+    var out = Tensor(uninitialized: [n, o, hout, wout])
+    FLOPCounter.add(2 * n * o * hout * wout * c * 9)  // the direct convolution's count
     let tilesH = (hout + method.tile - 1) / method.tile
     let tilesW = (wout + method.tile - 1) / method.tile
     let k = method.points
@@ -184,6 +172,7 @@ func winograd(
             }
         }
     }
+    return out
 }
 
 /// Tile-buffer elements a Winograd chunk aims at per transformed matrix (`channels × tiles`), measured at

@@ -14,33 +14,10 @@ public func conv2dWinograd4x4(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, 
 
 /// The same over a plain or packed weight.
 func conv2dWinograd4x4(_ x: Tensor, _ weight: ConvolutionWeight, bias: Tensor?, padding: (Int, Int)) throws -> Tensor {
-    guard x.rank == 4, weight.shape.count == 4, weight.shape[2] == 3, weight.shape[3] == 3,
-        weight.shape[1] == x.shape[1]
-    else {
-        throw TensorError(
-            "conv2dWinograd4x4", "input \(x.shape) and weight \(weight.shape) must be [N, C, H, W] and [O, C, 3, 3]")
-    }
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let o = weight.shape[0]
-    let (ph, pw) = padding
-    guard ph >= 0, pw >= 0, h + 2 * ph >= 3, w + 2 * pw >= 3 else {
-        throw TensorError("conv2dWinograd4x4", "padding \(padding) too small for input \(x.shape)")
-    }
-    if let bias, bias.shape != [o] {
-        throw TensorError("conv2dWinograd4x4", "bias \(bias.shape) does not match \(o) output channels")
-    }
-    let hout = h + 2 * ph - 2
-    let wout = w + 2 * pw - 2
-    let tilesH = (hout + 3) / 4
-    let tilesW = (wout + 3) / 4
-    var out = Tensor(uninitialized: [n, o, hout, wout])
-    FLOPCounter.add(2 * n * o * hout * wout * c * 9)  // the direct convolution's count
-
     try winograd(
         WinogradMethod(
             tile: 4, points: 36, filters: winogradF4Filters, input: winogradF4Input, output: winogradF4Output),
-        x, weight: weight, bias: bias, padding: padding, into: &out)
-    return out
+        "conv2dWinograd4x4", x, weight: weight, bias: bias, padding: padding)
 }
 
 /// Six SIMD vectors: one row or column of a 6×6 transform, eight tiles (or filter pairs) per lane.
@@ -72,42 +49,38 @@ private func outputTransformed(_ m: Six) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<F
 /// `G = [[¼,0,0],[−⅙,−⅙,−⅙],[−⅙,⅙,−⅙],[1/24,1/12,⅙],[1/24,−1/12,⅙],[0,0,1]]`; eight output channels at a
 /// time (see `WinogradMethod.filters` for the packed layouts).
 private func winogradF4Filters(_ src: UnsafePointer<Float>, pairs plane: Int, into dst: SendablePointer<Float>) {
-    do {
-        do {
-            parallelChunks(plane / 8, costPerItem: 1024) { range in
-                for block in range {
-                    let oc0 = block * 8
-                    func tap(_ j: Int) -> SIMD8<Float> { loadLanes(src + oc0 * 9 + 8 * j, 8) }
-                    // G applied to three values (one column or row of taps).
-                    func g6(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> Six {
-                        let ac = a + c
-                        let q = a / 24 + c / 6
-                        return Six(
-                            v0: a / 4, v1: -(ac + b) / 6, v2: (b - ac) / 6, v3: q + b / 12, v4: q - b / 12, v5: c)
-                    }
-                    // G g: six rows, each three columns.
-                    let c0 = g6(tap(0), tap(3), tap(6))
-                    let c1 = g6(tap(1), tap(4), tap(7))
-                    let c2 = g6(tap(2), tap(5), tap(8))
-                    func put(_ k: Int, _ value: SIMD8<Float>) {
-                        storeLanes(value, to: dst.base + k * plane + oc0, 8)
-                    }
-                    func row(_ i: Int, _ r: Six) {
-                        put(6 * i, r.v0)
-                        put(6 * i + 1, r.v1)
-                        put(6 * i + 2, r.v2)
-                        put(6 * i + 3, r.v3)
-                        put(6 * i + 4, r.v4)
-                        put(6 * i + 5, r.v5)
-                    }
-                    row(0, g6(c0.v0, c1.v0, c2.v0))
-                    row(1, g6(c0.v1, c1.v1, c2.v1))
-                    row(2, g6(c0.v2, c1.v2, c2.v2))
-                    row(3, g6(c0.v3, c1.v3, c2.v3))
-                    row(4, g6(c0.v4, c1.v4, c2.v4))
-                    row(5, g6(c0.v5, c1.v5, c2.v5))
-                }
+    parallelChunks(plane / 8, costPerItem: 1024) { range in
+        for block in range {
+            let oc0 = block * 8
+            func tap(_ j: Int) -> SIMD8<Float> { loadLanes(src + oc0 * 9 + 8 * j, 8) }
+            // G applied to three values (one column or row of taps).
+            func g6(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> Six {
+                let ac = a + c
+                let q = a / 24 + c / 6
+                return Six(
+                    v0: a / 4, v1: -(ac + b) / 6, v2: (b - ac) / 6, v3: q + b / 12, v4: q - b / 12, v5: c)
             }
+            // G g: six rows, each three columns.
+            let c0 = g6(tap(0), tap(3), tap(6))
+            let c1 = g6(tap(1), tap(4), tap(7))
+            let c2 = g6(tap(2), tap(5), tap(8))
+            func put(_ k: Int, _ value: SIMD8<Float>) {
+                storeLanes(value, to: dst.base + k * plane + oc0, 8)
+            }
+            func row(_ i: Int, _ r: Six) {
+                put(6 * i, r.v0)
+                put(6 * i + 1, r.v1)
+                put(6 * i + 2, r.v2)
+                put(6 * i + 3, r.v3)
+                put(6 * i + 4, r.v4)
+                put(6 * i + 5, r.v5)
+            }
+            row(0, g6(c0.v0, c1.v0, c2.v0))
+            row(1, g6(c0.v1, c1.v1, c2.v1))
+            row(2, g6(c0.v2, c1.v2, c2.v2))
+            row(3, g6(c0.v3, c1.v3, c2.v3))
+            row(4, g6(c0.v4, c1.v4, c2.v4))
+            row(5, g6(c0.v5, c1.v5, c2.v5))
         }
     }
 }
