@@ -13,7 +13,7 @@ public func conv2d(
 
 /// The same over a plain weight (BLAS GEMMs) or a packed one (our GEMM, with the bias added in its output pass).
 func conv2d(
-    _ x: Tensor, _ weight: ConvolutionWeight, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)
+    _ x: Tensor, _ weight: LayerWeight, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)
 ) throws -> Tensor {
     guard x.rank == 4, weight.shape.count == 4 else {
         throw TensorError(

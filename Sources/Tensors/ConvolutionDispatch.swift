@@ -24,21 +24,8 @@ public func convolution(
     return try convolution(x, .packed(weight), bias: bias, stride: stride, padding: padding)
 }
 
-/// A convolution's weight `[O, C, kh, kw]`: a plain tensor, or packed for the left side of our GEMM.
-enum ConvolutionWeight {
-    case plain(Tensor)
-    case packed(PackedMatrix)
-
-    var shape: [Int] {
-        switch self {
-        case .plain(let t): t.shape
-        case .packed(let p): p.shape
-        }
-    }
-}
-
 func convolution(
-    _ x: Tensor, _ weight: ConvolutionWeight, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)
+    _ x: Tensor, _ weight: LayerWeight, bias: Tensor?, stride: (Int, Int), padding: (Int, Int)
 ) throws -> Tensor {
     let weightRank = weight.shape.count
     if x.rank == 4, weightRank == 4, weight.shape[2] == 3, weight.shape[3] == 3, stride == (1, 1) {

@@ -49,31 +49,5 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) throws ->
 ///
 /// `x` is `[..., in]`, `weight` `[out, in]`, `bias` `[out]`; result `[..., out]`.
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
-    guard x.rank >= 1, weight.rank == 2, let inFeatures = x.shape.last, weight.shape[1] == inFeatures else {
-        throw TensorError("linear", "input \(x.shape) does not match weight \(weight.shape) ([out, in])")
-    }
-    let outFeatures = weight.shape[0]
-    if let bias, bias.shape != [outFeatures] {
-        throw TensorError("linear", "bias \(bias.shape) does not match weight \(weight.shape)")
-    }
-    let rows = x.count / max(inFeatures, 1)
-    FLOPCounter.add(2 * rows * outFeatures * inFeatures)
-    var out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
-    out.withUnsafeMutableBufferPointer { po in
-        guard let po = po.baseAddress else { return }
-        if let bias {
-            bias.withUnsafeBufferPointer { pb in
-                for r in 0..<rows { (po + r * outFeatures).update(from: pb.baseAddress!, count: outFeatures) }
-            }
-        }
-        x.withUnsafeBufferPointer { px in
-            weight.withUnsafeBufferPointer { pw in
-                splitSgemm(
-                    transB: true, m: rows, n: outFeatures, k: inFeatures,
-                    a: px.baseAddress!, lda: inFeatures, b: pw.baseAddress!, ldb: inFeatures,
-                    beta: bias == nil ? 0 : 1, c: po, ldc: outFeatures)
-            }
-        }
-    }
-    return out
+    try linear(x, .plain(weight), bias: bias)
 }

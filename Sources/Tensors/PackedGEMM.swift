@@ -187,26 +187,64 @@ private func operand(_ x: GEMMOperand, side: PackedSide, rows: Int, depth: Int) 
     }
 }
 
+/// A layer's weight as a kernel receives it: a plain tensor (BLAS), or packed for our GEMM — for the left side
+/// when it is a convolution's `[O, C, kh, kw]`, the right side when it is a linear layer's `[out, in]`.
+enum LayerWeight {
+    case plain(Tensor)
+    case packed(PackedMatrix)
+
+    var shape: [Int] {
+        switch self {
+        case .plain(let t): t.shape
+        case .packed(let p): p.shape
+        }
+    }
+}
+
 /// Fully connected layer over a weight packed for the right side: `x · weightᵀ + bias`, as `linear`.
 public func linear(_ x: Tensor, packed weight: PackedMatrix, bias: Tensor? = nil) throws -> Tensor {
-    guard weight.side == .right, weight.shape.count == 2, let inFeatures = x.shape.last,
-        weight.depth == inFeatures
-    else {
-        throw TensorError("linear", "input \(x.shape) does not match the packed weight \(weight.shape) ([out, in])")
+    guard weight.side == .right else {
+        throw TensorError("linear", "weight \(weight.shape) is packed for the left side, not as a linear weight")
     }
-    let outFeatures = weight.rows
+    return try linear(x, .packed(weight), bias: bias)
+}
+
+/// `linear` over a plain weight (BLAS, bias copied into the output first) or a packed one (our GEMM, bias added
+/// in its store).
+func linear(_ x: Tensor, _ weight: LayerWeight, bias: Tensor?) throws -> Tensor {
+    let shape = weight.shape
+    guard x.rank >= 1, shape.count == 2, let inFeatures = x.shape.last, shape[1] == inFeatures else {
+        throw TensorError("linear", "input \(x.shape) does not match weight \(shape) ([out, in])")
+    }
+    let outFeatures = shape[0]
     if let bias, bias.shape != [outFeatures] {
-        throw TensorError("linear", "bias \(bias.shape) does not match weight \(weight.shape)")
+        throw TensorError("linear", "bias \(bias.shape) does not match weight \(shape)")
     }
     let rows = x.count / max(inFeatures, 1)
     FLOPCounter.add(2 * rows * outFeatures * inFeatures)
     var out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
     out.withUnsafeMutableBufferPointer { po in
+        guard let po = po.baseAddress else { return }
         x.withUnsafeBufferPointer { px in
-            withOptionalPointer(bias) { pb in
-                packedGEMM(
-                    m: rows, n: outFeatures, k: inFeatures, a: .plain(px.baseAddress!, ld: inFeatures),
-                    b: .packed(weight), c: po.baseAddress!, ldc: outFeatures, columnBias: pb)
+            switch weight {
+            case .plain(let w):
+                if let bias {
+                    bias.withUnsafeBufferPointer { pb in
+                        for r in 0..<rows { (po + r * outFeatures).update(from: pb.baseAddress!, count: outFeatures) }
+                    }
+                }
+                w.withUnsafeBufferPointer { pw in
+                    splitSgemm(
+                        transB: true, m: rows, n: outFeatures, k: inFeatures,
+                        a: px.baseAddress!, lda: inFeatures, b: pw.baseAddress!, ldb: inFeatures,
+                        beta: bias == nil ? 0 : 1, c: po, ldc: outFeatures)
+                }
+            case .packed(let w):
+                withOptionalPointer(bias) { pb in
+                    packedGEMM(
+                        m: rows, n: outFeatures, k: inFeatures, a: .plain(px.baseAddress!, ld: inFeatures),
+                        b: .packed(w), c: po, ldc: outFeatures, columnBias: pb)
+                }
             }
         }
     }

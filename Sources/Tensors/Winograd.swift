@@ -14,7 +14,7 @@ public func conv2dWinograd3x3(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, 
 }
 
 /// The same over a plain or packed weight.
-func conv2dWinograd3x3(_ x: Tensor, _ weight: ConvolutionWeight, bias: Tensor?, padding: (Int, Int)) throws -> Tensor {
+func conv2dWinograd3x3(_ x: Tensor, _ weight: LayerWeight, bias: Tensor?, padding: (Int, Int)) throws -> Tensor {
     try winograd(
         WinogradMethod(
             tile: 2, points: 16, filters: winogradF2Filters, input: winogradInput, output: winogradOutput),
@@ -86,7 +86,7 @@ let winogradFilterBlock = 1 << 23
 /// threads. A plain weight is packed a block at a time first. Same contract as `conv2d` with a 3×3 kernel and
 /// stride 1.
 func winograd(
-    _ method: WinogradMethod, _ op: String, _ x: Tensor, weight: ConvolutionWeight, bias: Tensor?,
+    _ method: WinogradMethod, _ op: String, _ x: Tensor, weight: LayerWeight, bias: Tensor?,
     padding: (Int, Int)
 ) throws -> Tensor {
     guard x.rank == 4, weight.shape.count == 4, weight.shape[2] == 3, weight.shape[3] == 3,

@@ -13,7 +13,7 @@ public func conv2dWinograd4x4(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, 
 }
 
 /// The same over a plain or packed weight.
-func conv2dWinograd4x4(_ x: Tensor, _ weight: ConvolutionWeight, bias: Tensor?, padding: (Int, Int)) throws -> Tensor {
+func conv2dWinograd4x4(_ x: Tensor, _ weight: LayerWeight, bias: Tensor?, padding: (Int, Int)) throws -> Tensor {
     try winograd(
         WinogradMethod(
             tile: 4, points: 36, filters: winogradF4Filters, input: winogradF4Input, output: winogradF4Output),
