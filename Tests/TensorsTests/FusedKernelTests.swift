@@ -6,20 +6,6 @@ import Testing
 /// The fused and threaded kernels the diffusion networks use, against compositions of the basic kernels
 /// (or direct formulas). Tolerances are stated per test.
 struct FusedKernelTests {
-    func random(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
-        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-        var t = Tensor(zeros: shape)
-        t.withUnsafeMutableBufferPointer { p in
-            for i in p.indices {
-                state ^= state << 13
-                state ^= state >> 7
-                state ^= state << 17
-                p[i] = (Float(state >> 40) / Float(1 << 24) * 2 - 1) * scale
-            }
-        }
-        return t
-    }
-
     /// Largest difference relative to the largest reference magnitude.
     func error(_ a: Tensor, _ b: Tensor) -> Float {
         guard a.shape == b.shape else { return .infinity }
@@ -28,15 +14,15 @@ struct FusedKernelTests {
 
     @Test func groupNormSiLUMatchesComposition() throws {
         for (shape, groups) in [([2, 8, 5, 7], 4), ([1, 6, 33], 3), ([3, 4, 1, 1], 2)] {
-            let x = random(shape, seed: 1, scale: 3)
-            let w = random([shape[1]], seed: 2)
-            let b = random([shape[1]], seed: 3)
+            let x = randomTensor(shape, seed: 1, scale: 3)
+            let w = randomTensor([shape[1]], seed: 2)
+            let b = randomTensor([shape[1]], seed: 3)
             let expected = silu(try groupNorm(x, groups: groups, weight: w, bias: b, eps: 1e-5))
             let got = try groupNormSiLU(x, groups: groups, weight: w, bias: b, eps: 1e-5)
             #expect(error(got, expected) <= 2e-6, "\(shape)")
         }
         // A large offset: the variance must not cancel.
-        let shifted = map(random([1, 4, 64, 64], seed: 4)) { $0 + 1000 }
+        let shifted = map(randomTensor([1, 4, 64, 64], seed: 4)) { $0 + 1000 }
         let expected = silu(try groupNorm(shifted, groups: 2, weight: nil, bias: nil, eps: 1e-6))
         #expect(error(try groupNormSiLU(shifted, groups: 2, weight: nil, bias: nil, eps: 1e-6), expected) <= 1e-4)
         #expect(throws: TensorError.self) {
@@ -66,7 +52,7 @@ struct FusedKernelTests {
                 #expect(q <= 0 && q > -1e-20, "quickGELU(\(v)) = \(q) should vanish")  // |exact| < 2e-21
             }
         }
-        let rows = random([5, 37], seed: 5, scale: 20)
+        let rows = randomTensor([5, 37], seed: 5, scale: 20)
         let sm = try softmax(rows).scalars
         let r = rows.scalars
         for i in 0..<5 {
@@ -79,7 +65,7 @@ struct FusedKernelTests {
     }
 
     @Test func gegluMatchesFormula() throws {
-        let x = random([2, 3, 10], seed: 6, scale: 3)
+        let x = randomTensor([2, 3, 10], seed: 6, scale: 3)
         let got = try geglu(x)
         #expect(got.shape == [2, 3, 5])
         let v = x.scalars
@@ -117,18 +103,18 @@ struct FusedKernelTests {
     }
 
     @Test func residualAddAndTranspose() throws {
-        let a = random([2, 3, 37], seed: 7)
-        let b = random([2, 3, 37], seed: 8)
+        let a = randomTensor([2, 3, 37], seed: 7)
+        let b = randomTensor([2, 3, 37], seed: 8)
         #expect(try residualAdd(a, b, scale: 0.5).scalars == zip(a.scalars, b.scalars).map { ($0 + $1) * 0.5 })
         #expect(throws: TensorError.self) { try residualAdd(a, Tensor(zeros: [2, 3, 36])) }
         for shape in [[2, 70, 45], [1, 1, 9], [3, 33, 1]] {
-            let x = random(shape, seed: 9)
+            let x = randomTensor(shape, seed: 9)
             #expect(try transposeLastTwo(x).scalars == (try permute(x, [0, 2, 1])).scalars)
         }
     }
 
     @Test func upsampleToSizeAndPadding() throws {
-        let x = random([1, 2, 3, 5], seed: 10)
+        let x = randomTensor([1, 2, 3, 5], seed: 10)
         #expect(try upsampleNearest(x, height: 6, width: 10).scalars == (try upsampleNearest2x(x)).scalars)
         // torch: F.interpolate(x, size=(5, 7), mode="nearest") takes rows ⌊i·3/5⌋, columns ⌊j·5/7⌋.
         let odd = try upsampleNearest(x, height: 5, width: 7)
@@ -147,9 +133,9 @@ struct FusedKernelTests {
     /// are checked against direct float64 sums.
     @Test func splitGEMMKernelsMatchDirectSums() throws {
         for (rows, inF, outF) in [(3, 5, 7), (40, 200, 1000), (1030, 48, 64)] {
-            let x = random([rows, inF], seed: 11)
-            let w = random([outF, inF], seed: 12)
-            let b = random([outF], seed: 13)
+            let x = randomTensor([rows, inF], seed: 11)
+            let w = randomTensor([outF, inF], seed: 12)
+            let b = randomTensor([outF], seed: 13)
             let (xs, ws, bs) = (x.scalars, w.scalars, b.scalars)
             var direct = [Float](repeating: 0, count: rows * outF)
             for r in 0..<rows {
@@ -166,9 +152,9 @@ struct FusedKernelTests {
             ([2, 5, 9, 8], 6, 3, 2, 1), ([1, 16, 40, 40], 32, 3, 1, 1), ([2, 64, 30, 30], 40, 1, 1, 0),
             ([1, 3, 6, 6], 4, 3, 2, 0),
         ] {
-            let x = random(shape, seed: 14)
-            let w = random([o, shape[1], k, k], seed: 15)
-            let b = random([o], seed: 16)
+            let x = randomTensor(shape, seed: 14)
+            let w = randomTensor([o, shape[1], k, k], seed: 15)
+            let b = randomTensor([o], seed: 16)
             let got = try conv2d(x, weight: w, bias: b, stride: (stride, stride), padding: (padding, padding))
             let (n, c, h, wd) = (shape[0], shape[1], shape[2], shape[3])
             let (ho, wo) = ((h + 2 * padding - k) / stride + 1, (wd + 2 * padding - k) / stride + 1)

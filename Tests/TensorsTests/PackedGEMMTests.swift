@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Tensors
@@ -12,20 +13,6 @@ import Testing
 /// at most a few hundred terms per depth block stays well inside it); the layers over packed weights are checked
 /// against the BLAS ones within 1e-5 of the largest output.
 struct PackedGEMMTests {
-    func random(_ shape: [Int], seed: UInt64) -> Tensor {
-        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-        var t = Tensor(zeros: shape)
-        t.withUnsafeMutableBufferPointer { p in
-            for i in p.indices {
-                state ^= state << 13
-                state ^= state >> 7
-                state ^= state << 17
-                p[i] = Float(state >> 40) / Float(1 << 24) * 2 - 1
-            }
-        }
-        return t
-    }
-
     /// Shapes around the 8×32 register tile, the 384-deep blocks and the 512-column blocks.
     static let shapes: [(Int, Int, Int)] = [
         (1, 1, 1), (7, 33, 5), (8, 32, 384), (9, 65, 385), (17, 545, 40), (257, 100, 769), (40, 31, 1),
@@ -35,12 +22,12 @@ struct PackedGEMMTests {
     func everyOperandFormAgainstFloat64(_ path: GEMMPath) throws {
         for (index, (m, n, k)) in Self.shapes.enumerated() {
             let seed = UInt64(index * 10)
-            let a = random([m, k], seed: seed + 1)
-            let b = random([k, n], seed: seed + 2)  // [K, N]
-            let bT = random([n, k], seed: seed + 3)  // a linear weight [N, K]; B = bTᵀ
-            let rowBias = random([m], seed: seed + 4)
-            let columnBias = random([n], seed: seed + 5)
-            let start = random([m, n], seed: seed + 6)
+            let a = randomTensor([m, k], seed: seed + 1)
+            let b = randomTensor([k, n], seed: seed + 2)  // [K, N]
+            let bT = randomTensor([n, k], seed: seed + 3)  // a linear weight [N, K]; B = bTᵀ
+            let rowBias = randomTensor([m], seed: seed + 4)
+            let columnBias = randomTensor([n], seed: seed + 5)
+            let start = randomTensor([m, n], seed: seed + 6)
             let (av, bv, btv) = (a.scalars, b.scalars, bT.scalars)
             for aPacked in [false, true] {
                 for bPacked in [false, true] {
@@ -103,7 +90,7 @@ struct PackedGEMMTests {
     }
 
     @Test func packingRoundTripsAndReshapes() throws {
-        let w = random([37, 5, 3, 3], seed: 9)
+        let w = randomTensor([37, 5, 3, 3], seed: 9)
         for side in [PackedSide.left, .right] {
             let p = PackedMatrix(packing: w, side: side)
             #expect(p.rows == 37 && p.depth == 45 && p.count == w.count)
@@ -115,9 +102,9 @@ struct PackedGEMMTests {
 
     @Test func linearOverPackedWeightMatchesBLAS() throws {
         for (rows, inF, outF) in [(1, 3, 2), (257, 96, 130), (2, 1024, 40), (300, 20, 7)] {
-            let x = random([rows, inF], seed: UInt64(rows))
-            let w = random([outF, inF], seed: 3)
-            let bias = random([outF], seed: 4)
+            let x = randomTensor([rows, inF], seed: UInt64(rows))
+            let w = randomTensor([outF, inF], seed: 3)
+            let bias = randomTensor([outF], seed: 4)
             let expected = try linear(x, weight: w, bias: bias).scalars
             let got = try linear(x, packed: PackedMatrix(packing: w, side: .right), bias: bias).scalars
             let scale = expected.map(abs).max() ?? 1
@@ -137,9 +124,9 @@ struct PackedGEMMTests {
     func convolutionOverPackedWeightMatchesPlain(
         _ shape: [Int], _ outChannels: Int, _ kernel: Int, _ stride: Int, _ padding: Int
     ) throws {
-        let x = random(shape, seed: UInt64(shape.reduce(0, +)))
-        let w = random([outChannels, shape[1], kernel, kernel], seed: 5)
-        let bias = random([outChannels], seed: 6)
+        let x = randomTensor(shape, seed: UInt64(shape.reduce(0, +)))
+        let w = randomTensor([outChannels, shape[1], kernel, kernel], seed: 5)
+        let bias = randomTensor([outChannels], seed: 6)
         let expected = try convolution(
             x, weight: w, bias: bias, stride: (stride, stride), padding: (padding, padding))
         let got = try convolution(

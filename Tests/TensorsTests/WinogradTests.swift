@@ -6,29 +6,15 @@ import Testing
 /// with and without bias. Tolerance: 1e-6 (F(2×2)) and 4e-6 (F(4×4)) of the largest output magnitude,
 /// elementwise; F(4×4)'s rounding is measured against a Float64 direct convolution below.
 struct WinogradTests {
-    func random(_ shape: [Int], seed: UInt64) -> Tensor {
-        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-        var t = Tensor(zeros: shape)
-        t.withUnsafeMutableBufferPointer { p in
-            for i in p.indices {
-                state ^= state << 13
-                state ^= state >> 7
-                state ^= state << 17
-                p[i] = Float(state >> 40) / Float(1 << 24) * 2 - 1
-            }
-        }
-        return t
-    }
-
     @Test(arguments: [
         ([1, 3, 8, 8], 4, 1), ([2, 5, 7, 9], 6, 1), ([1, 4, 6, 5], 3, 0), ([2, 16, 33, 31], 24, 1),
         ([1, 2, 3, 3], 2, 0), ([1, 1, 1, 1], 2, 1), ([1, 8, 2, 70], 8, 1), ([1, 3, 5, 140], 5, 1),
         ([3, 2, 13, 37], 3, 0),
     ])
     func matchesIm2col(_ shape: [Int], _ outChannels: Int, _ padding: Int) throws {
-        let x = random(shape, seed: UInt64(shape.reduce(0, +)))
-        let w = random([outChannels, shape[1], 3, 3], seed: 7)
-        let b = random([outChannels], seed: 9)
+        let x = randomTensor(shape, seed: UInt64(shape.reduce(0, +)))
+        let w = randomTensor([outChannels, shape[1], 3, 3], seed: 7)
+        let b = randomTensor([outChannels], seed: 9)
         for bias in [nil, b] {
             let expected = try conv2d(x, weight: w, bias: bias, padding: (padding, padding))
             let scale = expected.scalars.map(abs).max() ?? 0
@@ -51,8 +37,8 @@ struct WinogradTests {
     /// the parity tests.
     @Test func roundingAgainstFloat64() throws {
         let (c, o, h, w) = (256, 8, 12, 12)
-        let x = random([1, c, h, w], seed: 3)
-        var weight = random([o, c, 3, 3], seed: 4)
+        let x = randomTensor([1, c, h, w], seed: 3)
+        var weight = randomTensor([o, c, 3, 3], seed: 4)
         let bound = 1 / Float(9 * c).squareRoot()
         weight = try Tensor(shape: weight.shape, values: weight.scalars.map { $0 * bound })
         let xs = x.scalars
@@ -98,11 +84,11 @@ struct WinogradTests {
     /// output (F(4×4) measured 6.7e-6 here: its rounding grows with the channel count, see the RMS test below).
     @Test func outputChannelBlocks() throws {
         for (shape, f4) in [([1, 1_030, 34, 34], false), ([1, 700, 10, 10], true)] {
-            let x = random(shape, seed: 21)
-            var w = random([shape[1], shape[1], 3, 3], seed: 22)
+            let x = randomTensor(shape, seed: 21)
+            var w = randomTensor([shape[1], shape[1], 3, 3], seed: 22)
             let bound = 1 / Float(9 * shape[1]).squareRoot()
             w = try Tensor(shape: w.shape, values: w.scalars.map { $0 * bound })
-            let b = random([shape[1]], seed: 23)
+            let b = randomTensor([shape[1]], seed: 23)
             let expected = try conv2d(x, weight: w, bias: b, padding: (1, 1))
             let got =
                 f4 ? try conv2dWinograd4x4(x, weight: w, bias: b) : try conv2dWinograd3x3(x, weight: w, bias: b)
@@ -143,9 +129,9 @@ struct ConvolutionDispatchTests {
             ([1, 4, 33, 35], 5, 0, 1e-6),
         ] as [([Int], Int, Int, Float)])
     func agreesWithIm2col(_ shape: [Int], _ outChannels: Int, _ padding: Int, _ tolerance: Float) throws {
-        let x = WinogradTests().random(shape, seed: 11)
-        let w = WinogradTests().random([outChannels, shape[1], 3, 3], seed: 12)
-        let b = WinogradTests().random([outChannels], seed: 13)
+        let x = randomTensor(shape, seed: 11)
+        let w = randomTensor([outChannels, shape[1], 3, 3], seed: 12)
+        let b = randomTensor([outChannels], seed: 13)
         let expected = try conv2d(x, weight: w, bias: b, padding: (padding, padding))
         let got = try convolution(x, weight: w, bias: b, padding: (padding, padding))
         #expect(got.shape == expected.shape)

@@ -180,3 +180,19 @@ public enum Browser {
         }
     }
 }
+
+/// A tensor of `shape` with values uniform in [−scale, scale), from a xorshift64 stream seeded by `seed`: the same
+/// values for the same arguments on every run and machine (for kernel tests that need no reference file).
+public func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
+    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    var t = Tensor(zeros: shape)
+    t.withUnsafeMutableBufferPointer { p in
+        for i in p.indices {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            p[i] = (Float(state >> 40) / Float(1 << 24) * 2 - 1) * scale
+        }
+    }
+    return t
+}
