@@ -1,4 +1,5 @@
 #include "cgemm.h"
+#include "cvecmath.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -288,11 +289,17 @@ static void pack_columns(const float *b, size_t ldb, size_t k0, size_t kc, size_
     }
 }
 
+/* The sigmoid gate on a stored tile, while it is in L1. */
+static void gate_tile(int path, float *c, size_t ldc, size_t rows, size_t cols, float gate) {
+    for (size_t i = 0; i < rows; i++) ck_sigmoid_gate(path, c + i * ldc, cols, gate);
+}
+
 size_t ck_gemm_workspace_count(void) { return (size_t)MC * KC + (size_t)NC * KC + 16; }
 
 void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda, int a_packed, const float *b,
               size_t ldb, int b_packed, float *c, size_t ldc, int accumulate, const float *row_bias,
-              const float *col_bias, size_t m_begin, size_t m_end, size_t n_begin, size_t n_end, float *workspace) {
+              const float *col_bias, float gate, size_t m_begin, size_t m_end, size_t n_begin, size_t n_end,
+              float *workspace) {
     if (m_end > m) m_end = m;
     if (n_end > n) n_end = n;
     if (m_begin >= m_end || n_begin >= n_end) return;
@@ -302,6 +309,7 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
                 float v = (row_bias ? row_bias[i] : 0) + (col_bias ? col_bias[j] : 0);
                 c[i * ldc + j] = accumulate ? c[i * ldc + j] + v : v;
             }
+            if (gate != 0) ck_sigmoid_gate(path, c + i * ldc + n_begin, n_end - n_begin, gate);
         }
         return;
     }
@@ -316,6 +324,7 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
         for (size_t pc = 0; pc < k; pc += kc_even) {
             size_t kc = k - pc < kc_even ? k - pc : kc_even;
             int add = accumulate || pc > 0;
+            int last = pc + kc >= k;
             const float *bc;
             size_t b_step;
             if (b_packed) {
@@ -342,6 +351,7 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
                             const float *cb = (pc == 0 && col_bias) ? col_bias + jc + jr : NULL;
                             float *ct = c + (ic + ir) * ldc + jc + jr;
                             kernel_avx512_rows(kc, rows, lda, bc + (jr / NR) * b_step, ct, ldc, add, mr, nr, rb, cb);
+                            if (last && gate != 0) gate_tile(path, ct, ldc, mr, nr, gate);
                         }
                     }
                     continue;
@@ -361,8 +371,9 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
                     for (size_t jr = 0; jr < nc; jr += NR) {
                         size_t nr = nc - jr < NR ? nc - jr : NR;
                         const float *cb = (pc == 0 && col_bias) ? col_bias + jc + jr : NULL;
-                        kernel(kc, ac + (ir / MR) * a_step, bc + (jr / NR) * b_step, c + (ic + ir) * ldc + jc + jr,
-                               ldc, add, mr, nr, rb, cb);
+                        float *ct = c + (ic + ir) * ldc + jc + jr;
+                        kernel(kc, ac + (ir / MR) * a_step, bc + (jr / NR) * b_step, ct, ldc, add, mr, nr, rb, cb);
+                        if (last && gate != 0) gate_tile(path, ct, ldc, mr, nr, gate);
                     }
                 }
             }

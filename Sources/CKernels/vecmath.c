@@ -67,6 +67,10 @@ static float exp_shift_sum_portable(float *row, size_t n, float shift) {
     return sum_partials(partial);
 }
 
+static void sigmoid_gate_portable(float *x, size_t n, float scale) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1 + exp_portable(-scale * x[i]));
+}
+
 static float row_max_portable(const float *row, size_t n) {
     float m = -INFINITY;
     for (size_t i = 0; i < n; i++) m = row[i] > m ? row[i] : m;
@@ -106,6 +110,16 @@ __attribute__((target("avx512f,fma"))) static float exp_shift_sum_avx512(float *
     float partial[16];
     _mm512_storeu_ps(partial, sum);
     return sum_partials(partial);
+}
+
+__attribute__((target("avx512f,fma"))) static void sigmoid_gate_avx512(float *x, size_t n, float scale) {
+    __m512 s = _mm512_set1_ps(-scale), one = _mm512_set1_ps(1);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
+        __m512 g = _mm512_div_ps(v, _mm512_add_ps(one, exp512(_mm512_mul_ps(s, v))));
+        _mm512_mask_storeu_ps(x + i, mask, g);
+    }
 }
 
 __attribute__((target("avx512f"))) static float row_max_avx512(const float *row, size_t n) {
@@ -166,6 +180,16 @@ __attribute__((target("avx2,fma"))) static float exp_shift_sum_avx2(float *row, 
     return sum_partials(partial);
 }
 
+__attribute__((target("avx2,fma"))) static void sigmoid_gate_avx2(float *x, size_t n, float scale) {
+    __m256 s = _mm256_set1_ps(-scale), one = _mm256_set1_ps(1);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(x + i, _mm256_div_ps(v, _mm256_add_ps(one, exp256(_mm256_mul_ps(s, v)))));
+    }
+    for (; i < n; i++) x[i] = x[i] / (1 + exp_portable(-scale * x[i]));
+}
+
 __attribute__((target("avx2"))) static float row_max_avx2(const float *row, size_t n) {
     __m256 m = _mm256_set1_ps(-INFINITY);
     size_t i = 0;
@@ -205,4 +229,15 @@ float ck_row_max(int path, const float *row, size_t n) {
     }
 #endif
     return row_max_portable(row, n);
+}
+
+void ck_sigmoid_gate(int path, float *x, size_t n, float scale) {
+#if CKV_X86
+    switch (chosen(path)) {
+    case CK_GEMM_AVX512: sigmoid_gate_avx512(x, n, scale); return;
+    case CK_GEMM_AVX2: sigmoid_gate_avx2(x, n, scale); return;
+    default: break;
+    }
+#endif
+    sigmoid_gate_portable(x, n, scale);
 }

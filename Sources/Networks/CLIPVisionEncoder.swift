@@ -19,6 +19,15 @@ public enum HiddenActivation: String, Sendable {
         self = act
     }
 
+    /// The `scale` of `x·sigmoid(scale·x)` when the activation is one (fused into the preceding GEMM).
+    var sigmoidGateScale: Float? {
+        switch self {
+        case .quickGELU: 1.702
+        case .silu: 1
+        case .gelu, .geluTanh, .geluNew: nil
+        }
+    }
+
     func callAsFunction(_ x: Tensor) -> Tensor {
         switch self {
         case .quickGELU: return Tensors.quickGELU(x)
@@ -72,17 +81,36 @@ struct CLIPEncoderLayer {
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
         let n = try norm1(x)
-        let a =
-            causal ? try attn.out(causalAttention(attn.q(n), attn.k(n), attn.v(n), heads: attn.heads)) : try attn(n)
-        let h = try add(x, a)  // [B, L, hidden]
-        return try add(h, fc2(act(fc1(norm2(h)))))
+        let (q, k, v) = (try attn.q(n), try attn.k(n), try attn.v(n))
+        let o = causal ? try causalAttention(q, k, v, heads: attn.heads) : try attention(q, k, v, heads: attn.heads)
+        return try mlp(attn.out(o, residual: x))  // x + attention, [B, L, hidden]
+    }
+
+    /// The layer's output for the first (class) token only, `[B, 1, hidden]`: its query attends to every token's
+    /// key and value, and the rest of the layer runs on that one row (for a last layer whose only output used is
+    /// the pooled class token).
+    func firstToken(_ x: Tensor) throws -> Tensor {
+        precondition(!causal, "the class-token shortcut is for the vision tower")
+        let n = try norm1(x)
+        let first = try tokenSlice(n, 0..<1)
+        let o = try attention(attn.q(first), attn.k(n), attn.v(n), heads: attn.heads)
+        // The reference computes the other rows too: counted, so the effective GFLOP/s stays comparable.
+        let (b, l, hidden) = (x.shape[0], x.shape[1], x.shape[2])
+        let inner = fc1.outFeatures
+        FLOPCounter.add(2 * b * (l - 1) * (2 * hidden * hidden + 2 * hidden * inner + 2 * l * hidden))
+        return try mlp(attn.out(o, residual: tokenSlice(x, 0..<1)))
+    }
+
+    /// `h + fc2(act(fc1(LN2 h)))`, the activation and the residual add fused into the GEMMs when they can be.
+    private func mlp(_ h: Tensor) throws -> Tensor {
+        let inner =
+            if let scale = act.sigmoidGateScale { try fc1(norm2(h), gate: scale) } else { try act(fc1(norm2(h))) }
+        return try fc2(inner, residual: h)
     }
 }
 
 /// Output of the CLIP vision tower.
 public struct CLIPVisionOutput: Sendable {
-    /// `[B, 1 + patches, hidden]` after the last encoder layer.
-    public let lastHiddenState: Tensor
     /// `post_layernorm` of the class token: `[B, hidden]`.
     public let pooled: Tensor
 }
@@ -117,8 +145,24 @@ public struct CLIPVisionTransformer: Sendable {
         }
     }
 
-    /// Runs the tower on normalized pixels `[B, C, image_size, image_size]`.
+    /// Runs the tower on normalized pixels `[B, C, image_size, image_size]`. Only the class token's row of the
+    /// last layer is computed: the pooled output is all that is read from it.
     public func callAsFunction(_ pixels: Tensor) throws -> CLIPVisionOutput {
+        var x = try embeddings(pixels)
+        for layer in layers.dropLast() { x = try layer(x) }
+        x = try layers.last.map { try $0.firstToken(x) } ?? tokenSlice(x, 0..<1)  // [B, 1, hidden]
+        return CLIPVisionOutput(pooled: try postNorm(x.reshaped([x.shape[0], config.hiddenSize])))
+    }
+
+    /// transformers' `last_hidden_state`, `[B, 1 + patches, hidden]`: every token through every layer.
+    public func lastHiddenState(_ pixels: Tensor) throws -> Tensor {
+        var x = try embeddings(pixels)
+        for layer in layers { x = try layer(x) }
+        return x
+    }
+
+    /// Patch, class and position embeddings and `pre_layrnorm`: the first layer's input `[B, 1 + patches, hidden]`.
+    private func embeddings(_ pixels: Tensor) throws -> Tensor {
         let (hidden, s) = (config.hiddenSize, config.imageSize)
         guard pixels.rank == 4, pixels.shape[1] == config.numChannels, pixels.shape[2] == s, pixels.shape[3] == s
         else {
@@ -131,22 +175,27 @@ public struct CLIPVisionTransformer: Sendable {
         let tokens = try permute(patches.reshaped([b, hidden, -1]), [0, 2, 1])  // [B, g², hidden]
         let cls = try classEmbedding.reshaped([1, 1, hidden])
         let clsBatch = try concat([Tensor](repeating: cls, count: b), axis: 0)  // [B, 1, hidden]
-        var x = try concat([clsBatch, tokens], axis: 1)  // [B, 1+g², hidden]
-        x = try add(x, positionEmbedding)
-        x = try preNorm(x)
-        for layer in layers { x = try layer(x) }
-        let first = try firstToken(x)  // [B, hidden]
-        return CLIPVisionOutput(lastHiddenState: x, pooled: try postNorm(first))
+        let x = try concat([clsBatch, tokens], axis: 1)  // [B, 1+g², hidden]
+        return try preNorm(add(x, positionEmbedding))
     }
+}
 
-    /// `x[:, 0]` of `[B, L, D]`.
-    private func firstToken(_ x: Tensor) throws -> Tensor {
-        let (b, l, d) = (x.shape[0], x.shape[1], x.shape[2])
-        let all = x.scalars
-        var values = [Float](repeating: 0, count: b * d)
-        for i in 0..<b { values[(i * d)..<((i + 1) * d)] = all[(i * l * d)..<(i * l * d + d)] }
-        return try Tensor(shape: [b, d], values: values)
+/// `x[:, range, :]` of `[B, L, D]`.
+func tokenSlice(_ x: Tensor, _ range: Range<Int>) throws -> Tensor {
+    guard x.rank == 3, range.lowerBound >= 0, range.upperBound <= x.shape[1] else {
+        throw TensorError("tokenSlice", "tokens \(range) of \(x.shape)")
     }
+    let (b, l, d) = (x.shape[0], x.shape[1], x.shape[2])
+    let (start, width) = (range.lowerBound * d, range.count * d)
+    var out = Tensor(zeros: [b, range.count, d])
+    out.withUnsafeMutableBufferPointer { po in
+        x.withUnsafeBufferPointer { px in
+            for i in 0..<b where width > 0 {
+                (po.baseAddress! + i * width).update(from: px.baseAddress! + i * l * d + start, count: width)
+            }
+        }
+    }
+    return out
 }
 
 /// transformers `CLIPVisionModelWithProjection`: the vision tower plus `visual_projection` (no bias), giving

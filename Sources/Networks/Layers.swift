@@ -23,9 +23,13 @@ struct Linear {
 
     var outFeatures: Int { weight.shape[0] }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
-        if case .packed(let p) = weight { return try linear(x, packed: p, bias: bias) }
-        return try weight.withFloat32 { try linear(x, weight: $0, bias: bias) }
+    /// `x · Wᵀ + b`, plus `residual` when given, then gated by `x·sigmoid(gate·x)` when `gate` is given — in the
+    /// GEMM's store for a packed weight.
+    func callAsFunction(_ x: Tensor, gate: Float? = nil, residual: Tensor? = nil) throws -> Tensor {
+        if case .packed(let p) = weight {
+            return try linear(x, packed: p, bias: bias, gate: gate, residual: residual)
+        }
+        return try weight.withFloat32 { try linear(x, weight: $0, bias: bias, gate: gate, residual: residual) }
     }
 }
 

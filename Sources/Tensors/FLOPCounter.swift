@@ -16,8 +16,10 @@ public enum FLOPCounter {
         return (result, total)
     }
 
+    /// Counts `flops` operations: the kernels' own, or those of work a network skipped because its result is not
+    /// used (the reference still does it).
     @inline(__always)
-    static func add(_ flops: Int) {
+    public static func add(_ flops: Int) {
         if counting { total += Double(flops) }
     }
 }

@@ -53,21 +53,11 @@ func fastSigmoidGate(_ x: SIMD8<Float>, scale: Float = 1) -> SIMD8<Float> {
     x / (1 + fastExp(-scale * x))
 }
 
-/// Applies `x·sigmoid(scale·x)` in place to `count` floats.
+/// Applies `x·sigmoid(scale·x)` in place to `count` floats: `ck_sigmoid_gate` (AVX-512, AVX2 or portable C,
+/// chosen at run time), the same operations as `fastSigmoidGate`, so the same bits.
 @inline(__always)
-func sigmoidGateInPlace(_ p: UnsafeMutablePointer<Float>, count: Int, scale: Float = 1) {
-    var i = 0
-    while i + 8 <= count {
-        let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-        UnsafeMutableRawPointer(p + i).storeBytes(of: fastSigmoidGate(v, scale: scale), as: SIMD8<Float>.self)
-        i += 8
-    }
-    if i < count {
-        var v = SIMD8<Float>()
-        for j in 0..<(count - i) { v[j] = p[i + j] }
-        let r = fastSigmoidGate(v, scale: scale)
-        for j in 0..<(count - i) { p[i + j] = r[j] }
-    }
+func sigmoidGateInPlace(_ p: UnsafeMutablePointer<Float>, count: Int, scale: Float = 1, path: GEMMPath = .best) {
+    ck_sigmoid_gate(path.rawValue, p, count, scale)
 }
 
 /// `x·sigmoid(scale·x)` of every element, in parallel chunks.
@@ -75,16 +65,20 @@ func sigmoidGate(_ x: Tensor, scale: Float) -> Tensor {
     var out = x
     out.withUnsafeMutableBufferPointer { p in
         guard let base = p.baseAddress else { return }
-        let n = p.count
-        let chunk = 4096
-        parallelChunks((n + chunk - 1) / chunk, costPerItem: chunk * 4) { range in
-            for c in range {
-                let lo = c * chunk
-                sigmoidGateInPlace(base + lo, count: min(chunk, n - lo), scale: scale)
-            }
-        }
+        sigmoidGateInParallel(base, count: p.count, scale: scale)
     }
     return out
+}
+
+/// `sigmoidGateInPlace` over `count` floats in parallel chunks.
+func sigmoidGateInParallel(_ base: UnsafeMutablePointer<Float>, count n: Int, scale: Float) {
+    let chunk = 4096
+    parallelChunks((n + chunk - 1) / chunk, costPerItem: chunk * 4) { range in
+        for c in range {
+            let lo = c * chunk
+            sigmoidGateInPlace(base + lo, count: min(chunk, n - lo), scale: scale)
+        }
+    }
 }
 
 /// In-place, max-subtracted softmax of one row, with the vectorized exponential.

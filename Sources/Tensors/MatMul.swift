@@ -47,7 +47,10 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) throws ->
 
 /// Fully connected layer, matching `torch.nn.functional.linear`: `x · weightᵀ + bias`.
 ///
-/// `x` is `[..., in]`, `weight` `[out, in]`, `bias` `[out]`; result `[..., out]`.
-public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
-    try linear(x, .plain(weight), bias: bias)
+/// `x` is `[..., in]`, `weight` `[out, in]`, `bias` `[out]`; result `[..., out]`. With `residual` (shaped as the
+/// result) it is added; with `gate`, the sum `y` becomes `y·sigmoid(gate·y)` (SiLU at 1, quick GELU at 1.702).
+public func linear(
+    _ x: Tensor, weight: Tensor, bias: Tensor? = nil, gate: Float? = nil, residual: Tensor? = nil
+) throws -> Tensor {
+    try linear(x, .plain(weight), bias: bias, gate: gate, residual: residual)
 }

@@ -132,14 +132,14 @@ enum GEMMOperand {
     case panels(UnsafePointer<Float>)
 }
 
-/// `C[m×n] = (accumulate ? C : 0) + rowBias[i] + columnBias[j] + A[m×k] · B[k×n]`, split over the kernel
-/// threads. A packed `a` must be a `.left` matrix of `m` rows and depth `k`; a packed `b` a `.right` one of
+/// `C[m×n] = (accumulate ? C : 0) + rowBias[i] + columnBias[j] + A[m×k] · B[k×n]`, then, for a nonzero `gate`,
+/// `C·sigmoid(gate·C)` (SiLU at 1, quick GELU at 1.702) as each tile is stored; split over the kernel threads. A packed `a` must be a `.left` matrix of `m` rows and depth `k`; a packed `b` a `.right` one of
 /// `n` rows and depth `k`. Work is split along the rows or the columns, whichever leaves the busiest thread the
 /// fewest 8×32 register tiles.
 func packedGEMM(
     m: Int, n: Int, k: Int, a: GEMMOperand, b: GEMMOperand, c: UnsafeMutablePointer<Float>, ldc: Int,
     accumulate: Bool = false, rowBias: UnsafePointer<Float>? = nil, columnBias: UnsafePointer<Float>? = nil,
-    path: GEMMPath = .best, threads: Int = kernelThreadCount
+    gate: Float = 0, path: GEMMPath = .best, threads: Int = kernelThreadCount
 ) {
     guard m > 0, n > 0 else { return }
     let (pa, lda, aPacked) = operand(a, side: .left, rows: m, depth: k)
@@ -165,7 +165,7 @@ func packedGEMM(
         ScratchPool.shared.with(Int(ck_gemm_workspace_count())) { workspace in
             ck_sgemm(
                 path.rawValue, m, n, k, sa.value, lda, aPacked, sb.value, ldb, bPacked, sc.base, ldc,
-                accumulate ? 1 : 0, sr.value, scb.value, m0, m1, n0, n1, workspace)
+                accumulate ? 1 : 0, sr.value, scb.value, gate, m0, m1, n0, n1, workspace)
         }
     }
     if parts == 1 {
@@ -202,16 +202,22 @@ enum LayerWeight {
 }
 
 /// Fully connected layer over a weight packed for the right side: `x · weightᵀ + bias`, as `linear`.
-public func linear(_ x: Tensor, packed weight: PackedMatrix, bias: Tensor? = nil) throws -> Tensor {
+public func linear(
+    _ x: Tensor, packed weight: PackedMatrix, bias: Tensor? = nil, gate: Float? = nil, residual: Tensor? = nil
+) throws -> Tensor {
     guard weight.side == .right else {
         throw TensorError("linear", "weight \(weight.shape) is packed for the left side, not as a linear weight")
     }
-    return try linear(x, .packed(weight), bias: bias)
+    return try linear(x, .packed(weight), bias: bias, gate: gate, residual: residual)
 }
 
 /// `linear` over a plain weight (BLAS, bias copied into the output first) or a packed one (our GEMM, bias added
-/// in its store).
-func linear(_ x: Tensor, _ weight: LayerWeight, bias: Tensor?) throws -> Tensor {
+/// in its store). With `residual` (the output's shape) the result is `residual + x · weightᵀ + bias`; with
+/// `gate`, that result `y` becomes `y·sigmoid(gate·y)` (SiLU at 1, CLIP's quick GELU at 1.702), the same bits
+/// as `silu`/`quickGELU` applied after.
+func linear(_ x: Tensor, _ weight: LayerWeight, bias: Tensor?, gate: Float? = nil, residual: Tensor? = nil) throws
+    -> Tensor
+{
     let shape = weight.shape
     guard x.rank >= 1, shape.count == 2, let inFeatures = x.shape.last, shape[1] == inFeatures else {
         throw TensorError("linear", "input \(x.shape) does not match weight \(shape) ([out, in])")
@@ -220,9 +226,15 @@ func linear(_ x: Tensor, _ weight: LayerWeight, bias: Tensor?) throws -> Tensor 
     if let bias, bias.shape != [outFeatures] {
         throw TensorError("linear", "bias \(bias.shape) does not match weight \(shape)")
     }
+    let outShape = Array(x.shape.dropLast()) + [outFeatures]
+    if let residual, residual.shape != outShape {
+        throw TensorError("linear", "residual \(residual.shape) does not match the output \(outShape)")
+    }
     let rows = x.count / max(inFeatures, 1)
     FLOPCounter.add(2 * rows * outFeatures * inFeatures)
-    var out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
+    // The output starts as the residual (copied unless this is its last reference; the GEMM then accumulates
+    // onto it), or uninitialized.
+    var out = residual ?? Tensor(uninitialized: outShape)
     out.withUnsafeMutableBufferPointer { po in
         guard let po = po.baseAddress else { return }
         x.withUnsafeBufferPointer { px in
@@ -230,20 +242,29 @@ func linear(_ x: Tensor, _ weight: LayerWeight, bias: Tensor?) throws -> Tensor 
             case .plain(let w):
                 if let bias {
                     bias.withUnsafeBufferPointer { pb in
-                        for r in 0..<rows { (po + r * outFeatures).update(from: pb.baseAddress!, count: outFeatures) }
+                        for r in 0..<rows {
+                            let row = po + r * outFeatures
+                            if residual == nil {
+                                row.update(from: pb.baseAddress!, count: outFeatures)
+                            } else {
+                                for j in 0..<outFeatures { row[j] += pb[j] }
+                            }
+                        }
                     }
                 }
                 w.withUnsafeBufferPointer { pw in
                     splitSgemm(
                         transB: true, m: rows, n: outFeatures, k: inFeatures,
                         a: px.baseAddress!, lda: inFeatures, b: pw.baseAddress!, ldb: inFeatures,
-                        beta: bias == nil ? 0 : 1, c: po, ldc: outFeatures)
+                        beta: bias == nil && residual == nil ? 0 : 1, c: po, ldc: outFeatures)
                 }
+                if let gate { sigmoidGateInParallel(po, count: rows * outFeatures, scale: gate) }
             case .packed(let w):
                 withOptionalPointer(bias) { pb in
                     packedGEMM(
                         m: rows, n: outFeatures, k: inFeatures, a: .plain(px.baseAddress!, ld: inFeatures),
-                        b: .packed(w), c: po, ldc: outFeatures, columnBias: pb)
+                        b: .packed(w), c: po, ldc: outFeatures, accumulate: residual != nil, columnBias: pb,
+                        gate: gate ?? 0)
                 }
             }
         }

@@ -7,7 +7,8 @@ import TestSupport
 import Testing
 
 /// CLIPVisionEncoder against transformers' CLIPVisionModelWithProjection on two random-weight configs that
-/// differ in every size field and in activation (`tools/fixtures/make_clip.py`).
+/// differ in every size field and in activation (`tools/fixtures/make_clip.py`): quick GELU (fused into fc1's
+/// GEMM) and exact GELU (a separate pass).
 /// Tolerance: 1e-4 relative (floor: 1% of the largest reference magnitude).
 struct CLIPVisionEncoderTests {
     static let models = ["tiny-a", "tiny-b"]
@@ -32,6 +33,17 @@ struct CLIPVisionEncoderTests {
             let (embeds, pooled) = try encoder(ref.tensor(named: "pixels_\(mode)"))
             #expect(try relativeError(embeds, ref.tensor(named: "embeds_\(mode)")) <= tolerance, "\(name) \(mode)")
             #expect(try relativeError(pooled, ref.tensor(named: "pooled_\(mode)")) <= tolerance, "\(name) \(mode)")
+        }
+    }
+
+    /// Every token through every layer (`last_hidden_state`) against transformers; the encoder's pooled output
+    /// computes only the class token's row of the last layer, so this is the full path's own check.
+    @Test(arguments: models)
+    func lastHiddenStateMatchesTransformers(_ name: String) throws {
+        let (encoder, ref, _) = try load(name)
+        for mode in ["seed", "clip"] {
+            let hidden = try encoder.tower.lastHiddenState(ref.tensor(named: "pixels_\(mode)"))
+            #expect(try relativeError(hidden, ref.tensor(named: "hidden_\(mode)")) <= tolerance, "\(name) \(mode)")
         }
     }
 

@@ -115,6 +115,66 @@ struct PackedGEMMTests {
         }
     }
 
+    /// `residual + x·Wᵀ + b`, then gated by `y·sigmoid(g·y)`, over a plain weight (BLAS, gate after) and a packed
+    /// one (gate in the GEMM's store) on every path, against Float64; the fused result has the same bits as the
+    /// unfused `linear` → add → `quickGELU`/`silu` when the sums are the same.
+    @Test(arguments: GEMMPath.available)
+    func linearWithResidualAndGateAgainstFloat64(_ path: GEMMPath) throws {
+        for (rows, inF, outF) in [(1, 3, 2), (257, 96, 130), (9, 400, 33)] {
+            let x = randomTensor([rows, inF], seed: UInt64(rows) + 20)
+            let w = randomTensor([outF, inF], seed: 21)
+            let bias = randomTensor([outF], seed: 22)
+            let residual = randomTensor([rows, outF], seed: 23, scale: 3)
+            let (xv, wv, bv, rv) = (x.scalars, w.scalars, bias.scalars, residual.scalars)
+            for gate: Float in [1, 1.702] {
+                var expected = [Double](repeating: 0, count: rows * outF)
+                for i in 0..<rows {
+                    for j in 0..<outF {
+                        var y = Double(rv[i * outF + j]) + Double(bv[j])
+                        for p in 0..<inF { y += Double(xv[i * inF + p]) * Double(wv[j * inF + p]) }
+                        expected[i * outF + j] = y / (1 + Foundation.exp(-Double(gate) * y))
+                    }
+                }
+                let packed = PackedMatrix(packing: w, side: .right)
+                var fused = residual
+                fused.withUnsafeMutableBufferPointer { po in
+                    x.withUnsafeBufferPointer { px in
+                        bias.withUnsafeBufferPointer { pb in
+                            packedGEMM(
+                                m: rows, n: outF, k: inF, a: .plain(px.baseAddress!, ld: inF), b: .packed(packed),
+                                c: po.baseAddress!, ldc: outF, accumulate: true, columnBias: pb.baseAddress,
+                                gate: gate, path: path, threads: 2)
+                        }
+                    }
+                }
+                let plain = try linear(x, weight: w, bias: bias, gate: gate, residual: residual)
+                let viaLayer = try linear(x, packed: packed, bias: bias, gate: gate, residual: residual)
+                let scale = expected.map(abs).max()!
+                for (label, got) in [("fused \(path)", fused), ("BLAS", plain), ("packed layer", viaLayer)] {
+                    let worst = zip(got.scalars, expected).map { abs(Double($0) - $1) }.max()!
+                    #expect(worst <= 1e-5 * scale, "\(label) \(rows)×\(inF)→\(outF) gate \(gate): \(worst / scale)")
+                }
+                // Unfused: the same sums gated afterwards give the same bits.
+                var sums = residual
+                sums.withUnsafeMutableBufferPointer { po in
+                    x.withUnsafeBufferPointer { px in
+                        bias.withUnsafeBufferPointer { pb in
+                            packedGEMM(
+                                m: rows, n: outF, k: inF, a: .plain(px.baseAddress!, ld: inF), b: .packed(packed),
+                                c: po.baseAddress!, ldc: outF, accumulate: true, columnBias: pb.baseAddress,
+                                path: path, threads: 2)
+                        }
+                    }
+                }
+                let after = gate == 1 ? silu(sums) : quickGELU(sums)
+                #expect(after.scalars == fused.scalars, "\(path) gate \(gate): fused and unfused bits differ")
+            }
+            #expect(throws: TensorError.self) {
+                try linear(x, weight: w, bias: bias, residual: randomTensor([rows, outF + 1], seed: 1))
+            }
+        }
+    }
+
     /// Every convolution method (pointwise, im2col with stride, Winograd F(2×2) and F(4×4)) over a packed weight,
     /// against the plain weight's result.
     @Test(arguments: [
@@ -167,6 +227,48 @@ struct SoftmaxRowKernelTests {
             #expect(worst <= 2e-7, "\(path) n=\(n): \(worst)")
             let exactSum = exact.reduce(0, +)
             #expect(abs(Double(sum) - exactSum) <= 1e-6 * exactSum, "\(path) n=\(n) sum")
+        }
+    }
+}
+
+/// The sigmoid gate `x·sigmoid(s·x)` (SiLU, quick GELU) in C on every path this CPU runs: the same bits as the
+/// portable path and as the Swift SIMD version the fused GroupNorm + SiLU uses, and within 1e-6 relative of
+/// Double's formula plus 1e-7·|x| (the sigmoid factor within 1e-7: for very negative x the float product s·x
+/// already carries that much relative error into the tiny result).
+struct SigmoidGateKernelTests {
+    @Test(arguments: GEMMPath.available)
+    func gateAgainstSwiftAndDouble(_ path: GEMMPath) {
+        for n in [1, 7, 8, 15, 16, 17, 100, 515] {
+            var state: UInt64 = 0x9E37_79B9 &+ UInt64(n)
+            var values: [Float] = (0..<n).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Float(Double(state >> 40) / Double(1 << 24) * 80 - 40)  // [−40, 40)
+            }
+            values[0] = 0
+            for scale: Float in [1, 1.702] {
+                var row = values
+                row.withUnsafeMutableBufferPointer {
+                    sigmoidGateInPlace($0.baseAddress!, count: n, scale: scale, path: path)
+                }
+                var portable = values
+                portable.withUnsafeMutableBufferPointer {
+                    sigmoidGateInPlace($0.baseAddress!, count: n, scale: scale, path: .portable)
+                }
+                #expect(row == portable, "\(path) n=\(n): not the portable path's bits")
+                var swift = [Float]()
+                for i in stride(from: 0, to: n, by: 8) {
+                    var v = SIMD8<Float>()
+                    for j in 0..<min(8, n - i) { v[j] = values[i + j] }
+                    let r = fastSigmoidGate(v, scale: scale)
+                    for j in 0..<min(8, n - i) { swift.append(r[j]) }
+                }
+                #expect(row == swift, "\(path) n=\(n): not the Swift SIMD version's bits")
+                for (x, got) in zip(values, row) {
+                    let exact = Double(x) / (1 + Foundation.exp(-Double(scale) * Double(x)))
+                    let allowed = 1e-6 * abs(exact) + 1e-7 * abs(Double(x))
+                    #expect(abs(Double(got) - exact) <= allowed, "\(path) x=\(x): \(got) vs \(exact)")
+                }
+            }
         }
     }
 }
