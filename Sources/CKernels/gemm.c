@@ -1,4 +1,5 @@
 #include "cgemm.h"
+#include "cfloat16.h"
 #include "cvecmath.h"
 
 #include <stdint.h>
@@ -265,6 +266,27 @@ void ck_gemm_pack_rows(const float *src, size_t ld, size_t rows, size_t depth, s
     if (panel_end <= panel_begin) return;
     pack_rows_block(src, ld, rows, 0, depth, width, panel_begin * width, (panel_end - panel_begin) * width,
                     dst + panel_begin * depth * width, depth * width);
+}
+
+void ck_gemm_pack_rows_f16(const uint16_t *src, size_t ld, size_t rows, size_t depth, size_t width,
+                           size_t panel_begin, size_t panel_end, float *dst) {
+    enum { CHUNK = 1024 };
+    float wide[CHUNK];
+    for (size_t q = panel_begin; q < panel_end; q++) {
+        float *d = dst + q * depth * width;
+        for (size_t i = 0; i < width; i++) {
+            size_t row = q * width + i;
+            for (size_t p0 = 0; p0 < depth; p0 += CHUNK) {
+                size_t n = depth - p0 < CHUNK ? depth - p0 : CHUNK;
+                if (row < rows) {
+                    cf16_widen(src + row * ld + p0, wide, n);
+                    for (size_t p = 0; p < n; p++) d[(p0 + p) * width + i] = wide[p];
+                } else {
+                    for (size_t p = 0; p < n; p++) d[(p0 + p) * width + i] = 0;
+                }
+            }
+        }
+    }
 }
 
 void ck_gemm_unpack_rows(const float *src, size_t rows, size_t depth, size_t width, float *dst, size_t ld) {

@@ -26,8 +26,10 @@ struct Linear {
     /// `x · Wᵀ + b`, plus `residual` when given, then gated by `x·sigmoid(gate·x)` when `gate` is given — in the
     /// GEMM's store for a packed weight.
     func callAsFunction(_ x: Tensor, gate: Float? = nil, residual: Tensor? = nil) throws -> Tensor {
-        if case .packed(let p) = weight {
-            return try linear(x, packed: p, bias: bias, gate: gate, residual: residual)
+        if let y = try weight.withPacked(
+            for: .right, { try linear(x, packed: $0, bias: bias, gate: gate, residual: residual) })
+        {
+            return y
         }
         return try weight.withFloat32 { try linear(x, weight: $0, bias: bias, gate: gate, residual: residual) }
     }
@@ -75,9 +77,10 @@ struct Conv2d {
 
     /// The convolution with `bias` in place of the layer's own.
     func callAsFunction(_ x: Tensor, bias: Tensor?) throws -> Tensor {
-        if case .packed(let p) = weight {
-            return try convolution(x, packed: p, bias: bias, stride: (stride, stride), padding: (padding, padding))
+        let packed = try weight.withPacked(for: .left) {
+            try convolution(x, packed: $0, bias: bias, stride: (stride, stride), padding: (padding, padding))
         }
+        if let packed { return packed }
         return try weight.withFloat32 {
             try convolution(x, weight: $0, bias: bias, stride: (stride, stride), padding: (padding, padding))
         }

@@ -213,6 +213,17 @@ public enum WeightTensor: Sendable {
         }
     }
 
+    /// Runs `body` on the weight packed for `side` of our GEMM: the packed float32 matrix itself, or float16
+    /// values widened straight into packed panels in a reused buffer valid only during `body`; `nil` for a plain
+    /// float32 weight (which goes through BLAS).
+    public func withPacked<R>(for side: PackedSide, _ body: (PackedMatrix) throws -> R) rethrows -> R? {
+        switch self {
+        case .packed(let p) where p.side == side: return try body(p)
+        case .float16(let h) where h.shape.count >= 2: return try WideningPool.shared.withPacked(h, side: side, body)
+        default: return nil
+        }
+    }
+
     /// The weight as a float32 tensor that outlives the call: the tensor itself, or a widened copy.
     public func widened() -> Tensor {
         switch self {
@@ -233,7 +244,7 @@ public enum WeightTensor: Sendable {
     }
 
     /// The weight packed for `side` of our GEMM (a float32 matrix of rank ≥ 2; float16 weights stay as they are,
-    /// widened per call). A weight packed for the other side is repacked.
+    /// memory-mapped where the file is float16, and `withPacked` widens them into panels per call). A weight packed for the other side is repacked.
     public func packed(for side: PackedSide) -> WeightTensor {
         switch self {
         case .float32(let t): t.rank >= 2 ? .packed(PackedMatrix(packing: t, side: side)) : self
@@ -294,6 +305,32 @@ final class WideningPool: @unchecked Sendable {
         }
         let result = try Self.run(body, weight, in: buffer.unsafelyUnwrapped)
         return result
+    }
+
+    /// Runs `body` on `weight` widened straight into the packed layout of `side` (our GEMM's panels), in a reused
+    /// buffer valid only during `body`.
+    func withPacked<R>(_ weight: HalfTensor, side: PackedSide, _ body: (PackedMatrix) throws -> R) rethrows -> R {
+        precondition(weight.shape.count >= 2, "packed float16 weight \(weight.shape) needs rank ≥ 2")
+        let (rows, depth, width) = (weight.shape[0], weight.count / max(weight.shape[0], 1), side.width)
+        let count = Int(ck_gemm_packed_count(rows, depth, width))
+        var buffer: Buffer? = take(count)
+        defer {
+            if isKnownUniquelyReferenced(&buffer), let buffer { give(buffer) }
+        }
+        return try Self.runPacked(body, weight, side: side, count: count, in: buffer.unsafelyUnwrapped)
+    }
+
+    @inline(never)
+    private static func runPacked<R>(
+        _ body: (PackedMatrix) throws -> R, _ weight: HalfTensor, side: PackedSide, count: Int, in buffer: Buffer
+    ) rethrows -> R {
+        let (rows, depth, width) = (weight.shape[0], weight.count / max(weight.shape[0], 1), side.width)
+        let (src, dst) = (UncheckedSendable(weight.storage.base), SendablePointer(buffer.base))
+        parallelChunks((rows + width - 1) / width, costPerItem: depth * width) { range in
+            ck_gemm_pack_rows_f16(src.value, depth, rows, depth, width, range.lowerBound, range.upperBound, dst.base)
+        }
+        let storage = PackedStorage(borrowing: buffer.base, count: count, owner: buffer)
+        return try body(PackedMatrix(shape: weight.shape, side: side, storage: storage))
     }
 
     /// Widens into `buffer` and calls `body`; the borrowing tensor is gone when this returns (unless kept by `body`).

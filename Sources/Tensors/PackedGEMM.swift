@@ -17,18 +17,27 @@ public enum PackedSide: Sendable, Equatable {
     var width: Int { Int(self == .left ? CK_GEMM_MR : CK_GEMM_NR) }
 }
 
-/// Memory of a packed matrix (64-byte aligned), freed with the last matrix that uses it.
+/// Memory of a packed matrix (64-byte aligned), freed with the last matrix that uses it; or borrowed for one
+/// call (a float16 weight widened into a reused buffer), kept valid by its owner.
 public final class PackedStorage: @unchecked Sendable {
     let base: UnsafeMutablePointer<Float>
     let count: Int
+    private let owner: AnyObject?
 
     init(count: Int) {
         self.count = count
         base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: max(count, 1))
+        owner = nil
     }
 
-    deinit { UnsafeMutableRawPointer(base).deallocate() }
+    init(borrowing base: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
+        self.base = base
+        self.count = count
+        self.owner = owner
+    }
+
+    deinit { if owner == nil { UnsafeMutableRawPointer(base).deallocate() } }
 }
 
 /// A weight matrix (its first axis the outputs, the others flattened into the depth) packed for one side of the
@@ -87,7 +96,7 @@ public struct PackedMatrix: Sendable {
         }
     }
 
-    private init(shape: [Int], side: PackedSide, storage: PackedStorage) {
+    init(shape: [Int], side: PackedSide, storage: PackedStorage) {
         self.shape = shape
         self.side = side
         self.storage = storage

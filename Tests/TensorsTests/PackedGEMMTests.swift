@@ -100,6 +100,30 @@ struct PackedGEMMTests {
         }
     }
 
+    /// A float16 weight widened straight into packed panels holds exactly its widened values (both sides, rows
+    /// and depths that leave partial panels), and a linear layer over it matches BLAS over the widened weight.
+    @Test func float16WeightsWidenIntoPackedPanels() throws {
+        for shape in [[37, 5, 3, 3], [33, 70], [1, 1], [8, 1030]] {
+            let half = HalfTensor(narrowing: randomTensor(shape, seed: UInt64(shape.reduce(0, +))))
+            let weight = WeightTensor.float16(half)
+            let widened = half.widened()
+            for side in [PackedSide.left, .right] {
+                let values = weight.withPacked(for: side) { p -> [Float] in
+                    #expect(p.shape == shape && p.side == side)
+                    return p.unpacked().scalars
+                }
+                #expect(values == widened.scalars, "\(shape) \(side)")
+            }
+            #expect(WeightTensor.float32(widened).withPacked(for: .right) { _ in 0 } == nil)
+            guard shape.count == 2 else { continue }
+            let x = randomTensor([19, shape[1]], seed: 7)
+            let expected = try linear(x, weight: widened).scalars
+            let got = try weight.withPacked(for: .right) { try linear(x, packed: $0) }!.scalars
+            let scale = expected.map(abs).max() ?? 1
+            #expect(zip(got, expected).allSatisfy { abs($0 - $1) <= 1e-5 * scale }, "\(shape)")
+        }
+    }
+
     @Test func linearOverPackedWeightMatchesBLAS() throws {
         for (rows, inF, outF) in [(1, 3, 2), (257, 96, 130), (2, 1024, 40), (300, 20, 7)] {
             let x = randomTensor([rows, inF], seed: UInt64(rows))

@@ -19,6 +19,7 @@
  * has). Every path sums each output element over K in the same order within a depth block.
  */
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +43,10 @@ size_t ck_gemm_packed_count(size_t rows, size_t depth, size_t width);
  */
 void ck_gemm_pack_rows(const float *src, size_t ld, size_t rows, size_t depth, size_t width, size_t panel_begin,
                        size_t panel_end, float *dst);
+
+/* `ck_gemm_pack_rows` from float16 rows (bit patterns, widened exactly with `cf16_widen`). */
+void ck_gemm_pack_rows_f16(const uint16_t *src, size_t ld, size_t rows, size_t depth, size_t width,
+                           size_t panel_begin, size_t panel_end, float *dst);
 
 /* The inverse: writes the `rows` × `depth` matrix held in panels of `width` to `dst` (leading dimension `ld`). */
 void ck_gemm_unpack_rows(const float *src, size_t rows, size_t depth, size_t width, float *dst, size_t ld);
