@@ -60,12 +60,30 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) t
     let shift = bias?.scalars ?? [Float](repeating: 0, count: d)
     x.withUnsafeBufferPointer { px in
         out.withUnsafeMutableBufferPointer { po in
-            parallelChunks(rows, costPerItem: d) { range in
-                for r in range {
-                    let src = px.baseAddress! + r * d
-                    let dst = po.baseAddress! + r * d
-                    let (mean, rstd) = moments(src, count: d, eps: eps)
-                    for i in 0..<d { dst[i] = (src[i] - mean) * rstd * scale[i] + shift[i] }
+            scale.withUnsafeBufferPointer { pw in
+                shift.withUnsafeBufferPointer { pb in
+                    let (w, b) = (UnsafeRawPointer(pw.baseAddress!), UnsafeRawPointer(pb.baseAddress!))
+                    parallelChunks(rows, costPerItem: d) { range in
+                        for r in range {
+                            let src = px.baseAddress! + r * d
+                            let dst = po.baseAddress! + r * d
+                            let (mean, rstd) = moments(src, count: d, eps: eps)
+                            let (m, s) = (SIMD8<Float>(repeating: mean), SIMD8<Float>(repeating: rstd))
+                            var i = 0
+                            while i + 8 <= d {
+                                let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
+                                let y =
+                                    (v - m) * s * w.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+                                    + b.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+                                UnsafeMutableRawPointer(dst + i).storeBytes(of: y, as: SIMD8<Float>.self)
+                                i += 8
+                            }
+                            while i < d {
+                                dst[i] = (src[i] - mean) * rstd * pw[i] + pb[i]
+                                i += 1
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -73,14 +91,25 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) t
     return out
 }
 
-/// Mean and `1/sqrt(var + eps)` (biased variance) of `count` floats, accumulated in Double.
+/// Mean and `1/sqrt(var + eps)` (biased variance) of `count` floats, accumulated in Double: eight lanes at a time
+/// into independent partial sums (a single running sum waits on each addition's latency).
 @inline(__always)
 private func moments(_ p: UnsafePointer<Float>, count: Int, eps: Float) -> (Float, Float) {
-    var sum = 0.0
-    for i in 0..<count { sum += Double(p[i]) }
+    let raw = UnsafeRawPointer(p)
+    let vectors = count / 8
+    var lanes = SIMD8<Double>()
+    for v in 0..<vectors { lanes += SIMD8<Double>(raw.loadUnaligned(fromByteOffset: 32 * v, as: SIMD8<Float>.self)) }
+    var sum = lanes.sum()
+    for i in (8 * vectors)..<count { sum += Double(p[i]) }
     let mean = sum / Double(count)
-    var sq = 0.0
-    for i in 0..<count {
+    var squares = SIMD8<Double>()
+    let center = SIMD8<Double>(repeating: mean)
+    for v in 0..<vectors {
+        let d = SIMD8<Double>(raw.loadUnaligned(fromByteOffset: 32 * v, as: SIMD8<Float>.self)) - center
+        squares += d * d
+    }
+    var sq = squares.sum()
+    for i in (8 * vectors)..<count {
         let d = Double(p[i]) - mean
         sq += d * d
     }
