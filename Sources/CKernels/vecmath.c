@@ -27,6 +27,15 @@
 #define P4 1.6666665459e-1f
 #define P5 5.0000001201e-1f
 
+/* Abramowitz & Stegun 7.1.26: erf(a) ≈ 1 − (A1·t + … + A5·t⁵)·e^(−a²), t = 1/(1 + ERF_P·a), a ≥ 0. */
+#define ERF_P 0.3275911f
+#define A1 0.254829592f
+#define A2 -0.284496736f
+#define A3 1.421413741f
+#define A4 -1.453152027f
+#define A5 1.061405429f
+#define SQRT_HALF 0.70710678f
+
 static inline float exp_portable(float x) {
     x = x < EXP_LO ? EXP_LO : x > EXP_HI ? EXP_HI : x;
     float shifted = x * LOG2E + MAGIC;
@@ -69,6 +78,25 @@ static float exp_shift_sum_portable(float *row, size_t n, float shift) {
 
 static void sigmoid_gate_portable(float *x, size_t n, float scale) {
     for (size_t i = 0; i < n; i++) x[i] = x[i] / (1 + exp_portable(-scale * x[i]));
+}
+
+/* hidden · gelu(gate) with gelu(u) = 0.5·u·(1 + erf(u/√2)), erf as above (odd in its argument). */
+static inline float geglu1(float h, float u) {
+    float x = u * SQRT_HALF;
+    float a = x < 0 ? -x : x;
+    float t = 1 / (1 + ERF_P * a);
+    float poly = A5;
+    poly = poly * t + A4;
+    poly = poly * t + A3;
+    poly = poly * t + A2;
+    poly = poly * t + A1;
+    float y = 1 - poly * t * exp_portable(-(a * a));
+    y = x < 0 ? -y : y;
+    return h * (0.5f * u * (1 + y));
+}
+
+static void geglu_portable(const float *h, const float *g, float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = geglu1(h[i], g[i]);
 }
 
 static float row_max_portable(const float *row, size_t n) {
@@ -119,6 +147,31 @@ __attribute__((target("avx512f,fma"))) static void sigmoid_gate_avx512(float *x,
         __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
         __m512 g = _mm512_div_ps(v, _mm512_add_ps(one, exp512(_mm512_mul_ps(s, v))));
         _mm512_mask_storeu_ps(x + i, mask, g);
+    }
+}
+
+__attribute__((target("avx512f,fma"))) static void geglu_avx512(const float *h, const float *g, float *out, size_t n) {
+    __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1), zero = _mm512_setzero_ps();
+    __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 mask = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 u = _mm512_maskz_loadu_ps(mask, g + i);
+        __m512 x = _mm512_mul_ps(u, _mm512_set1_ps(SQRT_HALF));
+        __m512 a = _mm512_castsi512_ps(_mm512_andnot_epi32(sign, _mm512_castps_si512(x)));
+        __m512 t = _mm512_div_ps(one, _mm512_add_ps(one, _mm512_mul_ps(_mm512_set1_ps(ERF_P), a)));
+        __m512 poly = _mm512_set1_ps(A5);
+        poly = _mm512_add_ps(_mm512_mul_ps(poly, t), _mm512_set1_ps(A4));
+        poly = _mm512_add_ps(_mm512_mul_ps(poly, t), _mm512_set1_ps(A3));
+        poly = _mm512_add_ps(_mm512_mul_ps(poly, t), _mm512_set1_ps(A2));
+        poly = _mm512_add_ps(_mm512_mul_ps(poly, t), _mm512_set1_ps(A1));
+        __m512 square = _mm512_mul_ps(a, a);
+        __m512 e = exp512(_mm512_castsi512_ps(_mm512_xor_epi32(_mm512_castps_si512(square), sign)));
+        __m512 y = _mm512_sub_ps(one, _mm512_mul_ps(_mm512_mul_ps(poly, t), e));
+        __mmask16 negative = _mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ);
+        __m512i flipped = _mm512_mask_xor_epi32(_mm512_castps_si512(y), negative, _mm512_castps_si512(y), sign);
+        y = _mm512_castsi512_ps(flipped);
+        __m512 gelu = _mm512_mul_ps(_mm512_mul_ps(half, u), _mm512_add_ps(one, y));
+        _mm512_mask_storeu_ps(out + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, h + i), gelu));
     }
 }
 
@@ -190,6 +243,28 @@ __attribute__((target("avx2,fma"))) static void sigmoid_gate_avx2(float *x, size
     for (; i < n; i++) x[i] = x[i] / (1 + exp_portable(-scale * x[i]));
 }
 
+__attribute__((target("avx2,fma"))) static void geglu_avx2(const float *h, const float *g, float *out, size_t n) {
+    __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1), sign = _mm256_set1_ps(-0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 u = _mm256_loadu_ps(g + i);
+        __m256 x = _mm256_mul_ps(u, _mm256_set1_ps(SQRT_HALF));
+        __m256 a = _mm256_andnot_ps(sign, x);
+        __m256 t = _mm256_div_ps(one, _mm256_add_ps(one, _mm256_mul_ps(_mm256_set1_ps(ERF_P), a)));
+        __m256 poly = _mm256_set1_ps(A5);
+        poly = _mm256_add_ps(_mm256_mul_ps(poly, t), _mm256_set1_ps(A4));
+        poly = _mm256_add_ps(_mm256_mul_ps(poly, t), _mm256_set1_ps(A3));
+        poly = _mm256_add_ps(_mm256_mul_ps(poly, t), _mm256_set1_ps(A2));
+        poly = _mm256_add_ps(_mm256_mul_ps(poly, t), _mm256_set1_ps(A1));
+        __m256 e = exp256(_mm256_xor_ps(_mm256_mul_ps(a, a), sign));
+        __m256 y = _mm256_sub_ps(one, _mm256_mul_ps(_mm256_mul_ps(poly, t), e));
+        y = _mm256_blendv_ps(y, _mm256_xor_ps(y, sign), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+        __m256 gelu = _mm256_mul_ps(_mm256_mul_ps(half, u), _mm256_add_ps(one, y));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(h + i), gelu));
+    }
+    for (; i < n; i++) out[i] = geglu1(h[i], g[i]);
+}
+
 __attribute__((target("avx2"))) static float row_max_avx2(const float *row, size_t n) {
     __m256 m = _mm256_set1_ps(-INFINITY);
     size_t i = 0;
@@ -240,4 +315,15 @@ void ck_sigmoid_gate(int path, float *x, size_t n, float scale) {
     }
 #endif
     sigmoid_gate_portable(x, n, scale);
+}
+
+void ck_geglu(int path, const float *hidden, const float *gate, float *out, size_t n) {
+#if CKV_X86
+    switch (chosen(path)) {
+    case CK_GEMM_AVX512: geglu_avx512(hidden, gate, out, n); return;
+    case CK_GEMM_AVX2: geglu_avx2(hidden, gate, out, n); return;
+    default: break;
+    }
+#endif
+    geglu_portable(hidden, gate, out, n);
 }

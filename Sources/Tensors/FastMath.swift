@@ -31,22 +31,6 @@ func fastExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     return p * unsafeBitCast(bits, to: SIMD8<Float>.self)
 }
 
-/// `erf(x)` on eight lanes: Abramowitz & Stegun 7.1.26, `1 − (a₁t + … + a₅t⁵)·e^(−x²)` with
-/// `t = 1/(1 + p|x|)`, odd in `x`; absolute error below 2e-7 (the formula's 1.5e-7 plus float rounding;
-/// `FusedKernelTests` measures it against the libm `erf`).
-@inline(__always)
-func fastErf(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let a = x.replacing(with: -x, where: x .< 0)
-    let t = 1 / (1 + 0.327_591_1 * a)
-    var poly = SIMD8<Float>(repeating: 1.061_405_429)
-    poly = poly * t - 1.453_152_027
-    poly = poly * t + 1.421_413_741
-    poly = poly * t - 0.284_496_736
-    poly = poly * t + 0.254_829_592
-    let y = 1 - poly * t * fastExp(-a * a)
-    return y.replacing(with: -y, where: x .< 0)
-}
-
 /// `x·sigmoid(scale·x)` on eight lanes (SiLU at scale 1, CLIP's quick GELU at 1.702).
 @inline(__always)
 func fastSigmoidGate(_ x: SIMD8<Float>, scale: Float = 1) -> SIMD8<Float> {

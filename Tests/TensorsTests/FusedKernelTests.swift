@@ -1,7 +1,8 @@
 import Foundation
-import Tensors
 import TestSupport
 import Testing
+
+@testable import Tensors
 
 /// The fused and threaded kernels the diffusion networks use, against compositions of the basic kernels
 /// (or direct formulas). Tolerances are stated per test.
@@ -79,16 +80,21 @@ struct FusedKernelTests {
         #expect(throws: TensorError.self) { try geglu(Tensor(zeros: [2, 3])) }
     }
 
-    /// The vectorized path (eight gates at a time, then a tail) with the hidden half 1, so the output is the GELU
-    /// of the gate itself: over gates in [−6, 6], within 1e-7·|g| (erf's 2e-7 absolute error, halved by the
-    /// ½) plus 2 ulps of the result, against Double's erf.
-    @Test func gegluVectorPathIsTheExactGELU() throws {
+    /// Every kernel path this CPU runs (full vectors, then a tail) with the hidden half 1, so the output is the
+    /// GELU of the gate itself: over gates in [−6, 6] (and ±0), within 1e-7·|g| (erf's 2e-7 absolute error,
+    /// halved by the ½) plus 2 ulps of the result, against Double's erf; every path gives the portable path's bits.
+    @Test(arguments: GEMMPath.available)
+    func gegluVectorPathIsTheExactGELU(_ path: GEMMPath) throws {
         let (rows, d) = (30, 43)
         var values = [Float](repeating: 1, count: rows * 2 * d)
         for r in 0..<rows {
             for i in 0..<d { values[r * 2 * d + d + i] = -6 + 12 * Float(r * d + i) / Float(rows * d - 1) }
         }
-        let got = try geglu(Tensor(shape: [rows, 2 * d], values: values)).scalars
+        values[d] = -0.0
+        values[d + 1] = 0
+        let input = try Tensor(shape: [rows, 2 * d], values: values)
+        let got = try geglu(input, path: path).scalars
+        #expect(got == (try geglu(input, path: .portable).scalars), "\(path): not the portable path's bits")
         var worst = 0.0
         for r in 0..<rows {
             for i in 0..<d {

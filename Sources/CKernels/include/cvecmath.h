@@ -1,7 +1,7 @@
 #ifndef VARAUDIT_CVECMATH_H
 #define VARAUDIT_CVECMATH_H
 /*
- * Row kernels of the softmax (attention's hottest loop after the GEMMs) and the sigmoid gate, on AVX-512, AVX2 + FMA or portable C,
+ * Row kernels of the softmax (attention's hottest loop after the GEMMs), the sigmoid gate and GEGLU, on AVX-512, AVX2 + FMA or portable C,
  * chosen at run time like the GEMM's (`path` 0 picks the best; tests pass each path the CPU has).
  *
  * The exponential is Cephes' expf: n = round(x·log2 e), r = x − n·ln 2 (ln 2 in two parts), e^r by a degree-6
@@ -21,6 +21,10 @@ float ck_exp_shift_sum(int path, float *row, size_t n, float shift);
 /* Replaces each of the `n` floats x at `x` by x·sigmoid(scale·x) = x / (1 + e^(−scale·x)): SiLU at scale 1, CLIP's
    quick GELU at 1.702. */
 void ck_sigmoid_gate(int path, float *x, size_t n, float scale);
+
+/* out[i] = hidden[i] · gelu(gate[i]) for `n` floats (GEGLU): gelu(u) = 0.5·u·(1 + erf(u/√2)) with erf by
+   Abramowitz & Stegun 7.1.26 (absolute error below 2e-7) and the exponential above. */
+void ck_geglu(int path, const float *hidden, const float *gate, float *out, size_t n);
 
 /* The largest of the `n` floats at `row` (−infinity when n is 0). */
 float ck_row_max(int path, const float *row, size_t n);
