@@ -244,7 +244,8 @@ public enum WeightTensor: Sendable {
     }
 
     /// The weight packed for `side` of our GEMM (a float32 matrix of rank ≥ 2; float16 weights stay as they are,
-    /// memory-mapped where the file is float16, and `withPacked` widens them into panels per call). A weight packed for the other side is repacked.
+    /// memory-mapped where the file is float16, and `withPacked` widens them into panels per call). A weight
+    /// packed for the other side is repacked.
     public func packed(for side: PackedSide) -> WeightTensor {
         switch self {
         case .float32(let t): t.rank >= 2 ? .packed(PackedMatrix(packing: t, side: side)) : self

@@ -142,8 +142,9 @@ enum GEMMOperand {
 }
 
 /// `C[m×n] = (accumulate ? C : 0) + rowBias[i] + columnBias[j] + A[m×k] · B[k×n]`, then, for a nonzero `gate`,
-/// `C·sigmoid(gate·C)` (SiLU at 1, quick GELU at 1.702) as each tile is stored; split over the kernel threads. A packed `a` must be a `.left` matrix of `m` rows and depth `k`; a packed `b` a `.right` one of
-/// `n` rows and depth `k`. Work is split along the rows or the columns, whichever leaves the busiest thread the
+/// `C·sigmoid(gate·C)` (SiLU at 1, quick GELU at 1.702) as each tile is stored; split over the kernel threads.
+/// A packed `a` must be a `.left` matrix of `m` rows and depth `k`; a packed `b` a `.right` one of `n` rows and
+/// depth `k`. Work is split along the rows or the columns, whichever leaves the busiest thread the
 /// fewest 8×32 register tiles.
 func packedGEMM(
     m: Int, n: Int, k: Int, a: GEMMOperand, b: GEMMOperand, c: UnsafeMutablePointer<Float>, ldc: Int,
