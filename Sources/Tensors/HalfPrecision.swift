@@ -299,28 +299,28 @@ final class WideningPool: @unchecked Sendable {
     }
 
     func withWidened<R>(_ weight: HalfTensor, _ body: (Tensor) throws -> R) rethrows -> R {
-        var buffer: Buffer? = take(weight.count)
-        defer {
-            // A tensor that escaped `body` still borrows the buffer: then it is left to that tensor, not reused.
-            if isKnownUniquelyReferenced(&buffer), let buffer { give(buffer) }
-        }
-        let result = try Self.run(body, weight, in: buffer.unsafelyUnwrapped)
-        return result
+        try lend(weight.count) { try Self.run(body, weight, in: $0) }
     }
 
     /// Runs `body` on `weight` widened straight into the packed layout of `side` (our GEMM's panels), in a reused
     /// buffer valid only during `body`.
     func withPacked<R>(_ weight: HalfTensor, side: PackedSide, _ body: (PackedMatrix) throws -> R) rethrows -> R {
         precondition(weight.shape.count >= 2, "packed float16 weight \(weight.shape) needs rank ≥ 2")
-        let (rows, depth, width) = (weight.shape[0], weight.count / max(weight.shape[0], 1), side.width)
-        let count = Int(ck_gemm_packed_count(rows, depth, width))
+        let count = Int(ck_gemm_packed_count(weight.shape[0], weight.count / max(weight.shape[0], 1), side.width))
+        return try lend(count) { try Self.runPacked(body, weight, side: side, count: count, in: $0) }
+    }
+
+    /// A buffer of at least `count` floats for `use`, taken back afterwards unless something `use` returned still
+    /// borrows it (then it is left to that, not reused).
+    private func lend<R>(_ count: Int, _ use: (Buffer) throws -> R) rethrows -> R {
         var buffer: Buffer? = take(count)
         defer {
             if isKnownUniquelyReferenced(&buffer), let buffer { give(buffer) }
         }
-        return try Self.runPacked(body, weight, side: side, count: count, in: buffer.unsafelyUnwrapped)
+        return try use(buffer.unsafelyUnwrapped)
     }
 
+    /// Packs into `buffer` and calls `body`; the borrowing matrix is gone when this returns (unless kept by `body`).
     @inline(never)
     private static func runPacked<R>(
         _ body: (PackedMatrix) throws -> R, _ weight: HalfTensor, side: PackedSide, count: Int, in buffer: Buffer

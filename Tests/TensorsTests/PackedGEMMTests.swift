@@ -160,17 +160,22 @@ struct PackedGEMMTests {
                     }
                 }
                 let packed = PackedMatrix(packing: w, side: .right)
-                var fused = residual
-                fused.withUnsafeMutableBufferPointer { po in
-                    x.withUnsafeBufferPointer { px in
-                        bias.withUnsafeBufferPointer { pb in
-                            packedGEMM(
-                                m: rows, n: outF, k: inF, a: .plain(px.baseAddress!, ld: inF), b: .packed(packed),
-                                c: po.baseAddress!, ldc: outF, accumulate: true, columnBias: pb.baseAddress,
-                                gate: gate, path: path, threads: 2)
+                // residual + x·Wᵀ + bias through packedGEMM on `path`, gated in its store by `g` (0: not gated).
+                func gemm(gate g: Float) -> Tensor {
+                    var out = residual
+                    out.withUnsafeMutableBufferPointer { po in
+                        x.withUnsafeBufferPointer { px in
+                            bias.withUnsafeBufferPointer { pb in
+                                packedGEMM(
+                                    m: rows, n: outF, k: inF, a: .plain(px.baseAddress!, ld: inF),
+                                    b: .packed(packed), c: po.baseAddress!, ldc: outF, accumulate: true,
+                                    columnBias: pb.baseAddress, gate: g, path: path, threads: 2)
+                            }
                         }
                     }
+                    return out
                 }
+                let fused = gemm(gate: gate)
                 let plain = try linear(x, weight: w, bias: bias, gate: gate, residual: residual)
                 let viaLayer = try linear(x, packed: packed, bias: bias, gate: gate, residual: residual)
                 let scale = expected.map(abs).max()!
@@ -179,17 +184,7 @@ struct PackedGEMMTests {
                     #expect(worst <= 1e-5 * scale, "\(label) \(rows)×\(inF)→\(outF) gate \(gate): \(worst / scale)")
                 }
                 // Unfused: the same sums gated afterwards give the same bits.
-                var sums = residual
-                sums.withUnsafeMutableBufferPointer { po in
-                    x.withUnsafeBufferPointer { px in
-                        bias.withUnsafeBufferPointer { pb in
-                            packedGEMM(
-                                m: rows, n: outF, k: inF, a: .plain(px.baseAddress!, ld: inF), b: .packed(packed),
-                                c: po.baseAddress!, ldc: outF, accumulate: true, columnBias: pb.baseAddress,
-                                path: path, threads: 2)
-                        }
-                    }
-                }
+                let sums = gemm(gate: 0)
                 let after = gate == 1 ? silu(sums) : quickGELU(sums)
                 #expect(after.scalars == fused.scalars, "\(path) gate \(gate): fused and unfused bits differ")
             }
@@ -223,6 +218,16 @@ struct PackedGEMMTests {
     }
 }
 
+/// `n` floats spread over [from, from + width) by a 64-bit LCG started at `seed` (the element-wise kernel tests'
+/// inputs).
+private func uniformFloats(_ n: Int, seed: UInt64, from low: Double, width: Double) -> [Float] {
+    var state = seed
+    return (0..<n).map { _ in
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return Float(Double(state >> 40) / Double(1 << 24) * width + low)
+    }
+}
+
 /// The softmax row kernels (exp with shift and sum, row maximum) on every path this CPU runs: each value within
 /// 2e-7 relative of Double's exp of the same float argument (Cephes' expf is within ~1 ulp), the sum within 1e-6,
 /// the maximum exact, and every path's bits equal to the portable path's.
@@ -230,11 +235,7 @@ struct SoftmaxRowKernelTests {
     @Test(arguments: GEMMPath.available)
     func expShiftSumAndMaxAgainstDouble(_ path: GEMMPath) {
         for n in [1, 7, 16, 31, 32, 33, 100, 515] {
-            var state: UInt64 = 0x1234_5678 &+ UInt64(n)
-            let values: [Float] = (0..<n).map { _ in
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                return Float(Double(state >> 40) / Double(1 << 24) * 60 - 40)  // [−40, 20)
-            }
+            let values = uniformFloats(n, seed: 0x1234_5678 &+ UInt64(n), from: -40, width: 60)  // [−40, 20)
             let maximum = values.withUnsafeBufferPointer { rowMax($0.baseAddress!, length: n, path: path) }
             #expect(maximum == values.max()!, "\(path) n=\(n)")
             var row = values
@@ -263,11 +264,7 @@ struct SigmoidGateKernelTests {
     @Test(arguments: GEMMPath.available)
     func gateAgainstSwiftAndDouble(_ path: GEMMPath) {
         for n in [1, 7, 8, 15, 16, 17, 100, 515] {
-            var state: UInt64 = 0x9E37_79B9 &+ UInt64(n)
-            var values: [Float] = (0..<n).map { _ in
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                return Float(Double(state >> 40) / Double(1 << 24) * 80 - 40)  // [−40, 40)
-            }
+            var values = uniformFloats(n, seed: 0x9E37_79B9 &+ UInt64(n), from: -40, width: 80)  // [−40, 40)
             values[0] = 0
             for scale: Float in [1, 1.702] {
                 var row = values
