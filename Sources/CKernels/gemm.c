@@ -402,3 +402,117 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
         }
     }
 }
+
+/* ---- Attention on the GEMM kernel ---- */
+
+/* Most keys per block of the online softmax: a block's scores (at most KB × NR floats, 40 KB) stay in L1/L2
+   between the two products. The keys are split into equal blocks (multiples of MR), so no block is a sliver. */
+#ifndef ATTN_KB
+#define ATTN_KB 320
+#endif
+
+static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
+
+size_t ck_attention_packed_count(size_t keys, size_t d) { return round_up(keys, MR) * round_up(d, MR); }
+
+void ck_attention_pack(const float *k, const float *v, size_t keys, size_t d, size_t stride, float *kp,
+                       float *vp) {
+    size_t keys_pad = round_up(keys, MR);
+    pack_rows_block(k, stride, keys, 0, d, MR, 0, keys_pad, kp, d * MR);
+    for (size_t d0 = 0; d0 < d; d0 += MR) {
+        size_t lanes = d - d0 < MR ? d - d0 : MR;
+        float *dst = vp + d0 * keys_pad;
+        for (size_t key = 0; key < keys_pad; key++) {
+            float *row = dst + key * MR;
+            if (key < keys) {
+                memcpy(row, v + key * stride + d0, lanes * sizeof(float));
+                if (lanes < MR) memset(row + lanes, 0, (MR - lanes) * sizeof(float));
+            } else {
+                memset(row, 0, MR * sizeof(float));
+            }
+        }
+    }
+}
+
+size_t ck_attention_workspace_count(size_t d) {
+    return d * NR + (size_t)ATTN_KB * NR + round_up(d, MR) * NR + 3 * NR + 16;
+}
+
+/* The attention's data movement, compiled for each vector width (plain multiplies: the same bits on each). */
+#if CKG_X86
+#define CKG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CKG_CLONES
+#endif
+
+/* qt[p][j] = scale · q[j][p] for the `rows` queries, 0 in the panel's other columns. */
+CKG_CLONES static void load_queries(const float *q, size_t rows, size_t q_stride, size_t d, float scale, float *qt) {
+    float tile[NR * 8];
+    for (size_t p0 = 0; p0 < d; p0 += 8) {
+        size_t width = d - p0 < 8 ? d - p0 : 8;
+        memset(tile, 0, sizeof tile);
+        for (size_t j = 0; j < rows; j++) {
+            for (size_t p = 0; p < width; p++) tile[p * NR + j] = q[j * q_stride + p0 + p];
+        }
+        for (size_t p = 0; p < width; p++) {
+            for (size_t j = 0; j < NR; j++) qt[(p0 + p) * NR + j] = scale * tile[p * NR + j];
+        }
+    }
+}
+
+/* Each of the `d` rows of `ot` times correction[j] in column j. */
+CKG_CLONES static void scale_columns(float *ot, size_t d, const float *correction) {
+    for (size_t p = 0; p < d; p++) {
+        for (size_t j = 0; j < NR; j++) ot[p * NR + j] *= correction[j];
+    }
+}
+
+/* out[j][p] = ot[p][j] / sum[j] for the `rows` queries. */
+CKG_CLONES static void store_outputs(const float *ot, size_t d, const float *sum, size_t rows, float *out,
+                                     size_t out_stride) {
+    float inverse[NR];
+    for (size_t j = 0; j < NR; j++) inverse[j] = 1 / sum[j];
+    float tile[8 * NR];
+    for (size_t p0 = 0; p0 < d; p0 += 8) {
+        size_t width = d - p0 < 8 ? d - p0 : 8;
+        for (size_t p = 0; p < width; p++) {
+            for (size_t j = 0; j < NR; j++) tile[p * NR + j] = ot[(p0 + p) * NR + j] * inverse[j];
+        }
+        for (size_t j = 0; j < rows; j++) {
+            for (size_t p = 0; p < width; p++) out[j * out_stride + p0 + p] = tile[p * NR + j];
+        }
+    }
+}
+
+void ck_attention_queries(int path, size_t keys, size_t d, const float *kp, const float *vp, const float *q,
+                          size_t rows, size_t q_stride, float scale, float *out, size_t out_stride,
+                          float *workspace) {
+    if (rows == 0) return;
+    if (rows > NR) rows = NR;
+    size_t d_pad = round_up(d, MR), keys_pad = round_up(keys, MR);
+    float *qt = (float *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63); /* [d][NR]: scale · Qᵀ */
+    float *s = qt + d * NR;                                              /* [ATTN_KB][NR]: Sᵀ, then Pᵀ */
+    float *ot = s + (size_t)ATTN_KB * NR;                                /* [d_pad][NR]: Oᵀ */
+    float *max = ot + d_pad * NR, *sum = max + NR, *correction = sum + NR;
+    load_queries(q, rows, q_stride, d, scale, qt);
+    memset(ot, 0, d_pad * NR * sizeof(float));
+    ck_kernel kernel = kernel_for(path);
+    size_t blocks = (keys + ATTN_KB - 1) / ATTN_KB;
+    size_t block = round_up((keys + blocks - 1) / blocks, MR);
+    for (size_t k0 = 0; k0 < keys; k0 += block) {
+        size_t kb = keys - k0 < block ? keys - k0 : block;
+        size_t kb_pad = round_up(kb, MR);
+        /* Sᵀ = K · (scale · Qᵀ), eight keys per register tile. */
+        for (size_t r = 0; r < kb_pad; r += MR) kernel(d, kp + (k0 + r) * d, qt, s + r * NR, NR, 0, MR, NR, NULL, NULL);
+        ck_softmax_columns(path, s, kb, kb_pad, NR, max, sum, correction, k0 == 0);
+        if (k0 > 0) {
+            /* Earlier blocks were weighted by e^(x − old max): bring them to the new one. */
+            scale_columns(ot, d, correction);
+        }
+        /* Oᵀ += Vᵀ · Pᵀ, eight head dimensions per register tile. */
+        for (size_t p = 0; p < d_pad; p += MR) {
+            kernel(kb_pad, vp + p * keys_pad + k0 * MR, s, ot + p * NR, NR, 1, MR, NR, NULL, NULL);
+        }
+    }
+    store_outputs(ot, d, sum, rows, out, out_stride);
+}

@@ -105,6 +105,29 @@ static float row_max_portable(const float *row, size_t n) {
     return m;
 }
 
+/* One key block of the column-wise online softmax (see cvecmath.h): column j's running maximum, correction and
+   sum, its exponentials written in place, rows in order. */
+static void softmax_columns_portable(float *s, size_t rows, size_t padded_rows, size_t width, float *max, float *sum,
+                                     float *correction, int first) {
+    for (size_t j = 0; j < width; j++) {
+        float m = first ? -INFINITY : max[j];
+        for (size_t r = 0; r < rows; r++) m = s[r * width + j] > m ? s[r * width + j] : m;
+        float total = 0;
+        if (!first) {
+            correction[j] = exp_portable(max[j] - m);
+            total = sum[j] * correction[j];
+        }
+        for (size_t r = 0; r < rows; r++) {
+            float e = exp_portable(s[r * width + j] - m);
+            s[r * width + j] = e;
+            total += e;
+        }
+        for (size_t r = rows; r < padded_rows; r++) s[r * width + j] = 0;
+        max[j] = m;
+        sum[j] = total;
+    }
+}
+
 #if CKV_X86
 
 __attribute__((target("avx512f,fma"))) static inline __m512 exp512(__m512 x) {
@@ -184,6 +207,29 @@ __attribute__((target("avx512f"))) static float row_max_avx512(const float *row,
         m = _mm512_mask_max_ps(m, mask, m, _mm512_maskz_loadu_ps(mask, row + i));
     }
     return _mm512_reduce_max_ps(m);
+}
+
+__attribute__((target("avx512f,fma"))) static void softmax_columns_avx512(float *s, size_t rows, size_t padded_rows,
+                                                                           size_t width, float *max, float *sum,
+                                                                           float *correction, int first) {
+    for (size_t j = 0; j < width; j += 16) {
+        __m512 m = first ? _mm512_set1_ps(-INFINITY) : _mm512_loadu_ps(max + j);
+        for (size_t r = 0; r < rows; r++) m = _mm512_max_ps(m, _mm512_loadu_ps(s + r * width + j));
+        __m512 total = _mm512_setzero_ps();
+        if (!first) {
+            __m512 c = exp512(_mm512_sub_ps(_mm512_loadu_ps(max + j), m));
+            _mm512_storeu_ps(correction + j, c);
+            total = _mm512_mul_ps(_mm512_loadu_ps(sum + j), c);
+        }
+        for (size_t r = 0; r < rows; r++) {
+            __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(s + r * width + j), m));
+            _mm512_storeu_ps(s + r * width + j, e);
+            total = _mm512_add_ps(total, e);
+        }
+        for (size_t r = rows; r < padded_rows; r++) _mm512_storeu_ps(s + r * width + j, _mm512_setzero_ps());
+        _mm512_storeu_ps(max + j, m);
+        _mm512_storeu_ps(sum + j, total);
+    }
 }
 
 __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
@@ -277,6 +323,29 @@ __attribute__((target("avx2"))) static float row_max_avx2(const float *row, size
     return best;
 }
 
+__attribute__((target("avx2,fma"))) static void softmax_columns_avx2(float *s, size_t rows, size_t padded_rows,
+                                                                      size_t width, float *max, float *sum,
+                                                                      float *correction, int first) {
+    for (size_t j = 0; j < width; j += 8) {
+        __m256 m = first ? _mm256_set1_ps(-INFINITY) : _mm256_loadu_ps(max + j);
+        for (size_t r = 0; r < rows; r++) m = _mm256_max_ps(m, _mm256_loadu_ps(s + r * width + j));
+        __m256 total = _mm256_setzero_ps();
+        if (!first) {
+            __m256 c = exp256(_mm256_sub_ps(_mm256_loadu_ps(max + j), m));
+            _mm256_storeu_ps(correction + j, c);
+            total = _mm256_mul_ps(_mm256_loadu_ps(sum + j), c);
+        }
+        for (size_t r = 0; r < rows; r++) {
+            __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(s + r * width + j), m));
+            _mm256_storeu_ps(s + r * width + j, e);
+            total = _mm256_add_ps(total, e);
+        }
+        for (size_t r = rows; r < padded_rows; r++) _mm256_storeu_ps(s + r * width + j, _mm256_setzero_ps());
+        _mm256_storeu_ps(max + j, m);
+        _mm256_storeu_ps(sum + j, total);
+    }
+}
+
 #endif
 
 static int chosen(int path) {
@@ -326,4 +395,16 @@ void ck_geglu(int path, const float *hidden, const float *gate, float *out, size
     }
 #endif
     geglu_portable(hidden, gate, out, n);
+}
+
+void ck_softmax_columns(int path, float *s, size_t rows, size_t padded_rows, size_t width, float *max, float *sum,
+                        float *correction, int first) {
+#if CKV_X86
+    switch (chosen(path)) {
+    case CK_GEMM_AVX512: softmax_columns_avx512(s, rows, padded_rows, width, max, sum, correction, first); return;
+    case CK_GEMM_AVX2: softmax_columns_avx2(s, rows, padded_rows, width, max, sum, correction, first); return;
+    default: break;
+    }
+#endif
+    softmax_columns_portable(s, rows, padded_rows, width, max, sum, correction, first);
 }

@@ -1,15 +1,18 @@
-import Foundation
+import CKernels
 
 /// Multi-head scaled dot-product attention, matching
 /// `torch.nn.functional.scaled_dot_product_attention` applied per head (no mask, no dropout).
 ///
 /// `q` `[B, Lq, H·D]`, `k` and `v` `[B, Lk, H·D]` with heads laid side by side in the last axis (the layout
 /// of a linear projection's output). Each head computes `softmax(q_h·k_hᵀ · scale) · v_h`, with
-/// `scale = 1/√D` unless given. Result `[B, Lq, H·D]`. Heads are addressed in place through GEMM leading
-/// dimensions. Blocked with an online softmax (docs/algorithms.md): a block of queries meets the keys one block
-/// at a time, keeping each row's running maximum and sum and rescaling its partial output when the maximum
-/// grows, so the scores held at once are one cache-sized tile, never the `Lq × Lk` matrix.
-public func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, scale: Float? = nil) throws -> Tensor {
+/// `scale = 1/√D` unless given. Result `[B, Lq, H·D]`. Blocked with an online softmax on our GEMM kernel
+/// (`ck_attention_queries`, docs/algorithms.md): each head's keys and values are packed once, then a panel of 32
+/// queries meets the keys one block at a time, keeping each query's running maximum and sum and rescaling its
+/// partial output when the maximum grows, so the scores held at once are one cache-sized tile, never the
+/// `Lq × Lk` matrix. `path` picks the kernel path (tests run each one the CPU has).
+public func attention(
+    _ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, scale: Float? = nil, path: GEMMPath = .best
+) throws -> Tensor {
     guard q.rank == 3, k.rank == 3, v.rank == 3, heads > 0 else {
         throw TensorError("attention", "q, k, v must be [B, L, H·D]; got \(q.shape), \(k.shape), \(v.shape)")
     }
@@ -19,46 +22,52 @@ public func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, scale: 
         throw TensorError(
             "attention", "shapes q \(q.shape), k \(k.shape), v \(v.shape) do not agree for \(heads) heads")
     }
+    guard lk > 0 else { throw TensorError("attention", "no keys: k and v are \(k.shape)") }
     let d = width / heads
     let alpha = scale ?? 1 / Float(d).squareRoot()
     var out = Tensor(uninitialized: q.shape)
     FLOPCounter.add(2 * 2 * b * heads * lq * lk * d)  // q·kᵀ and p·v
-    let queryBlock = min(lq, attentionQueryBlock)
-    let keyBlock = min(lk, attentionKeyBlock)
-    let blocksPerHead = (lq + queryBlock - 1) / queryBlock
-    let tasks = b * heads * blocksPerHead
-    q.withUnsafeBufferPointer { pq in
-        k.withUnsafeBufferPointer { pk in
-            v.withUnsafeBufferPointer { pv in
-                out.withUnsafeMutableBufferPointer { po in
-                    // Parallel over (batch, head, query block); each GEMM runs on its worker's thread.
-                    let workers = min(tasks, kernelThreadCount)
-                    parallelChunks(workers, costPerItem: 1 << 20) { workerRange in
-                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: queryBlock * keyBlock)
-                        let maxima = UnsafeMutablePointer<Float>.allocate(capacity: queryBlock)
-                        let sums = UnsafeMutablePointer<Float>.allocate(capacity: queryBlock)
-                        defer {
-                            scores.deallocate()
-                            maxima.deallocate()
-                            sums.deallocate()
+    guard lq > 0, d > 0 else { return out }
+    let panel = Int(CK_GEMM_NR)
+    let panelsPerHead = (lq + panel - 1) / panel
+    let pairs = b * heads
+    let tasks = pairs * panelsPerHead
+    let packedCount = ck_attention_packed_count(lk, d)
+    let workspaceCount = ck_attention_workspace_count(d)
+    ScratchPool.shared.with(2 * pairs * packedCount) { packed in
+        let packedBase = SendablePointer(packed)
+        q.withUnsafeBufferPointer { pq in
+            k.withUnsafeBufferPointer { pk in
+                v.withUnsafeBufferPointer { pv in
+                    out.withUnsafeMutableBufferPointer { po in
+                        let (qBase, kBase, vBase) = (
+                            UncheckedSendable(pq.baseAddress!), UncheckedSendable(pk.baseAddress!),
+                            UncheckedSendable(pv.baseAddress!)
+                        )
+                        let outBase = SendablePointer(po.baseAddress!)
+                        // Each (batch, head) pair's keys and values, packed once for all its queries.
+                        parallelChunks(pairs, costPerItem: lk * d * 4) { range in
+                            for pair in range {
+                                let (bi, h) = (pair / heads, pair % heads)
+                                let offset = bi * lk * width + h * d
+                                ck_attention_pack(
+                                    kBase.value + offset, vBase.value + offset, lk, d, width,
+                                    packedBase.base + 2 * pair * packedCount,
+                                    packedBase.base + (2 * pair + 1) * packedCount)
+                            }
                         }
-                        for worker in workerRange {
-                            var t = worker
-                            while t < tasks {
-                                let qb = t % blocksPerHead
-                                let h = (t / blocksPerHead) % heads
-                                let bi = t / (blocksPerHead * heads)
-                                let q0 = qb * queryBlock
-                                let rows = min(queryBlock, lq - q0)
-                                let task = AttentionTile(
-                                    q: pq.baseAddress! + (bi * lq + q0) * width + h * d,
-                                    k: pk.baseAddress! + bi * lk * width + h * d,
-                                    v: pv.baseAddress! + bi * lk * width + h * d,
-                                    out: po.baseAddress! + (bi * lq + q0) * width + h * d,
-                                    rows: rows, keys: lk, headSize: d, stride: width)
-                                task.run(
-                                    alpha: alpha, keyBlock: keyBlock, scores: scores, maxima: maxima, sums: sums)
-                                t += workers
+                        // Then the query panels, spread over the kernel threads.
+                        parallelChunks(tasks, costPerItem: 4 * panel * lk * d) { range in
+                            let workspace = UnsafeMutablePointer<Float>.allocate(capacity: workspaceCount)
+                            defer { workspace.deallocate() }
+                            for task in range {
+                                let (pair, q0) = (task / panelsPerHead, (task % panelsPerHead) * panel)
+                                let (bi, h) = (pair / heads, pair % heads)
+                                let offset = (bi * lq + q0) * width + h * d
+                                ck_attention_queries(
+                                    path.rawValue, lk, d, packedBase.base + 2 * pair * packedCount,
+                                    packedBase.base + (2 * pair + 1) * packedCount, qBase.value + offset,
+                                    min(panel, lq - q0), width, alpha, outBase.base + offset, width, workspace)
                             }
                         }
                     }
@@ -67,60 +76,4 @@ public func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int, scale: 
         }
     }
     return out
-}
-
-/// Queries per block of the blocked attention.
-let attentionQueryBlock = 128
-/// Keys per block: a 128 × 512 score tile is 256 KB, within a core's L2.
-let attentionKeyBlock = 512
-
-/// One query block of one head: pointers to its rows of q and of the output, and to the head's k and v.
-private struct AttentionTile {
-    let q: UnsafePointer<Float>
-    let k: UnsafePointer<Float>
-    let v: UnsafePointer<Float>
-    let out: UnsafeMutablePointer<Float>
-    let rows: Int
-    let keys: Int
-    let headSize: Int
-    /// Distance between consecutive tokens in q, k, v and the output (all heads side by side).
-    let stride: Int
-
-    func run(
-        alpha: Float, keyBlock: Int, scores s: UnsafeMutablePointer<Float>, maxima m: UnsafeMutablePointer<Float>,
-        sums l: UnsafeMutablePointer<Float>
-    ) {
-        var k0 = 0
-        while k0 < keys {
-            let n = min(keyBlock, keys - k0)
-            sgemm(
-                transA: false, transB: true, m: rows, n: n, k: headSize, alpha: alpha,
-                a: q, lda: stride, b: k + k0 * stride, ldb: stride, c: s, ldc: n)
-            for r in 0..<rows {
-                let row = s + r * n
-                let blockMax = rowMax(row, length: n)
-                if k0 == 0 {
-                    m[r] = blockMax
-                    l[r] = expRow(row, length: n, shift: blockMax)
-                } else {
-                    let newMax = max(m[r], blockMax)
-                    let sum = expRow(row, length: n, shift: newMax)
-                    if newMax > m[r] {
-                        // Earlier blocks were weighted by e^(x − old max): bring them to the new one.
-                        let correction = Foundation.exp(m[r] - newMax)
-                        l[r] *= correction
-                        scaleRow(out + r * stride, length: headSize, by: correction)
-                        m[r] = newMax
-                    }
-                    l[r] += sum
-                }
-            }
-            // out (+)= P · v for this block of keys.
-            sgemm(
-                transA: false, transB: false, m: rows, n: headSize, k: n,
-                a: s, lda: n, b: v + k0 * stride, ldb: stride, beta: k0 == 0 ? 0 : 1, c: out, ldc: stride)
-            k0 += n
-        }
-        for r in 0..<rows { scaleRow(out + r * stride, length: headSize, by: 1 / l[r]) }
-    }
 }

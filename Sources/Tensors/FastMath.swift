@@ -97,3 +97,13 @@ func scaleRow(_ row: UnsafeMutablePointer<Float>, length d: Int, by factor: Floa
     }
     for j in i..<d { row[j] *= factor }
 }
+
+/// One key block of the attention's column-wise online softmax (`ck_softmax_columns` in `CKernels/cvecmath.h`):
+/// `s` holds `paddedRows` × `width` scores, the first `rows` of them real; updates the running `maxima` and `sums`,
+/// writes each column's `correction` (unless `first`) and replaces the scores by their exponentials.
+func softmaxColumns(
+    _ s: UnsafeMutablePointer<Float>, rows: Int, paddedRows: Int, width: Int, maxima: UnsafeMutablePointer<Float>,
+    sums: UnsafeMutablePointer<Float>, correction: UnsafeMutablePointer<Float>, first: Bool, path: GEMMPath = .best
+) {
+    ck_softmax_columns(path.rawValue, s, rows, paddedRows, width, maxima, sums, correction, first ? 1 : 0)
+}

@@ -111,49 +111,57 @@ struct KernelTests {
         }
     }
 
-    /// The blocked attention's online softmax against a Float64 computation of the plain formula, with key
-    /// blocks whose scores grow block by block (every block raises each row's maximum, so the partial output
-    /// is rescaled each time) and then shrink. 2 heads of 8, 150 queries (two query blocks), 1,100 keys (three
-    /// key blocks). Tolerance 1e-5 of the largest output magnitude.
-    @Test func blockedAttentionAgainstFloat64() throws {
-        let (lq, lk, heads, d) = (150, 1_100, 2, 8)
-        var state: UInt64 = 0x1234_5678
-        func uniform() -> Float {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(state >> 40) / Float(1 << 24) * 2 - 1
-        }
-        let qs = (0..<(lq * heads * d)).map { _ in uniform() }
-        // Scores of key j scale with a growing, then falling, factor.
-        let ks = (0..<(lk * heads * d)).map { i -> Float in
-            let j = i / (heads * d)
-            return uniform() * (j < 900 ? 0.5 + Float(j) / 200 : 1)
-        }
-        let vs = (0..<(lk * heads * d)).map { _ in uniform() }
-        let got = try attention(
-            Tensor(shape: [1, lq, heads * d], values: qs), Tensor(shape: [1, lk, heads * d], values: ks),
-            Tensor(shape: [1, lk, heads * d], values: vs), heads: heads
-        ).scalars
-        var expected = [Float](repeating: 0, count: lq * heads * d)
-        let scale = 1 / Double(d).squareRoot()
-        for h in 0..<heads {
-            for i in 0..<lq {
-                var scores = [Double](repeating: 0, count: lk)
-                for j in 0..<lk {
-                    var dot = 0.0
-                    for e in 0..<d { dot += Double(qs[(i * heads + h) * d + e]) * Double(ks[(j * heads + h) * d + e]) }
-                    scores[j] = dot * scale
-                }
-                let top = scores.max()!
-                let weights = scores.map { Foundation.exp($0 - top) }
-                let total = weights.reduce(0, +)
-                for e in 0..<d {
-                    var acc = 0.0
-                    for j in 0..<lk { acc += weights[j] * Double(vs[(j * heads + h) * d + e]) }
-                    expected[(i * heads + h) * d + e] = Float(acc / total)
+    /// The blocked attention's online softmax against a Float64 computation of the plain formula, on every kernel
+    /// path the CPU has. Keys whose scores grow block by block (every key block raises each query's maximum, so
+    /// the partial output is rescaled each time) and then shrink: 2 heads of 8, 150 queries (four full panels of
+    /// 32 and a partial one), 1,100 keys (four key blocks, the last panel of keys padded). Then head sizes that are
+    /// not multiples of 8 (3 heads of 12, 33 queries, 9 keys) and a single query and key. Tolerance 1e-5 of the
+    /// largest output magnitude.
+    @Test(arguments: GEMMPath.available)
+    func blockedAttentionAgainstFloat64(path: GEMMPath) throws {
+        for (lq, lk, heads, d, batch) in [(150, 1_100, 2, 8, 1), (33, 9, 3, 12, 2), (1, 1, 1, 5, 1)] {
+            var state: UInt64 = 0x1234_5678
+            func uniform() -> Float {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return Float(state >> 40) / Float(1 << 24) * 2 - 1
+            }
+            let qs = (0..<(batch * lq * heads * d)).map { _ in uniform() }
+            // Scores of key j scale with a growing, then falling, factor.
+            let ks = (0..<(batch * lk * heads * d)).map { i -> Float in
+                let j = (i / (heads * d)) % lk
+                return uniform() * (j < 900 ? 0.5 + Float(j) / 200 : 1)
+            }
+            let vs = (0..<(batch * lk * heads * d)).map { _ in uniform() }
+            let got = try attention(
+                Tensor(shape: [batch, lq, heads * d], values: qs), Tensor(shape: [batch, lk, heads * d], values: ks),
+                Tensor(shape: [batch, lk, heads * d], values: vs), heads: heads, path: path
+            ).scalars
+            var expected = [Float](repeating: 0, count: batch * lq * heads * d)
+            let scale = 1 / Double(d).squareRoot()
+            for b in 0..<batch {
+                for h in 0..<heads {
+                    for i in 0..<lq {
+                        let qRow = ((b * lq + i) * heads + h) * d
+                        var scores = [Double](repeating: 0, count: lk)
+                        for j in 0..<lk {
+                            let kRow = ((b * lk + j) * heads + h) * d
+                            var dot = 0.0
+                            for e in 0..<d { dot += Double(qs[qRow + e]) * Double(ks[kRow + e]) }
+                            scores[j] = dot * scale
+                        }
+                        let top = scores.max()!
+                        let weights = scores.map { Foundation.exp($0 - top) }
+                        let total = weights.reduce(0, +)
+                        for e in 0..<d {
+                            var acc = 0.0
+                            for j in 0..<lk { acc += weights[j] * Double(vs[((b * lk + j) * heads + h) * d + e]) }
+                            expected[qRow + e] = Float(acc / total)
+                        }
+                    }
                 }
             }
+            let magnitude = expected.map(abs).max() ?? 0
+            #expect(maxAbsDifference(got, expected) <= 1e-5 * magnitude, "\(path) \(lq)×\(lk), \(heads) heads of \(d)")
         }
-        let magnitude = expected.map(abs).max() ?? 0
-        #expect(maxAbsDifference(got, expected) <= 1e-5 * magnitude)
     }
 }

@@ -303,3 +303,51 @@ struct AllocatorSettingTests {
         #endif
     }
 }
+
+/// The attention's column-wise online softmax step (`ck_softmax_columns`, queries in columns) on every path this
+/// CPU runs: two blocks of keys, the second raising some columns' maxima, each with padding rows. The same bits
+/// as the portable path; maxima exact; exponentials within 2e-7 and the running sums within 1e-6 relative of
+/// Double's, with the first block's sum carried over by the correction factor.
+struct SoftmaxColumnsKernelTests {
+    @Test(arguments: GEMMPath.available)
+    func twoBlocksAgainstDouble(_ path: GEMMPath) {
+        let width = 32
+        let first = uniformFloats(8 * width, seed: 0x51_7CC1, from: -30, width: 40)  // 5 keys + 3 padding rows
+        let second = uniformFloats(8 * width, seed: 0x2545_F491, from: -20, width: 40)  // 3 keys + 5 padding
+        func run(_ path: GEMMPath) -> (s1: [Float], s2: [Float], max: [Float], sum: [Float], correction: [Float]) {
+            var (s1, s2) = (first, second)
+            var (maxima, sums, correction) = (
+                [Float](repeating: 0, count: width), [Float](repeating: 0, count: width),
+                [Float](repeating: 0, count: width)
+            )
+            softmaxColumns(
+                &s1, rows: 5, paddedRows: 8, width: width, maxima: &maxima, sums: &sums, correction: &correction,
+                first: true, path: path)
+            softmaxColumns(
+                &s2, rows: 3, paddedRows: 8, width: width, maxima: &maxima, sums: &sums, correction: &correction,
+                first: false, path: path)
+            return (s1, s2, maxima, sums, correction)
+        }
+        let got = run(path)
+        let portable = run(.portable)
+        #expect(
+            got.s1 == portable.s1 && got.s2 == portable.s2 && got.max == portable.max && got.sum == portable.sum
+                && got.correction == portable.correction, "\(path): not the portable path's bits")
+        for j in 0..<width {
+            let m1 = (0..<5).map { first[$0 * width + j] }.max()!
+            let m2 = max(m1, (0..<3).map { second[$0 * width + j] }.max()!)
+            #expect(got.max[j] == m2)
+            var total = 0.0
+            for r in 0..<8 {
+                let exact1 = r < 5 ? Foundation.exp(Double(first[r * width + j] - m1)) : 0
+                let exact2 = r < 3 ? Foundation.exp(Double(second[r * width + j] - m2)) : 0
+                #expect(abs(Double(got.s1[r * width + j]) - exact1) <= 2e-7 * exact1, "\(path) block 1 (\(r), \(j))")
+                #expect(abs(Double(got.s2[r * width + j]) - exact2) <= 2e-7 * exact2, "\(path) block 2 (\(r), \(j))")
+                total += exact1 * Foundation.exp(Double(m1 - m2)) + exact2
+            }
+            #expect(abs(Double(got.sum[j]) - total) <= 1e-6 * total, "\(path) column \(j) sum")
+            let correction = Foundation.exp(Double(m1 - m2))
+            #expect(abs(Double(got.correction[j]) - correction) <= 2e-7 * correction, "\(path) column \(j) correction")
+        }
+    }
+}

@@ -70,6 +70,26 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
               const float *col_bias, float gate, size_t m_begin, size_t m_end, size_t n_begin, size_t n_end,
               float *workspace);
 
+/*
+ * Scaled dot-product attention of one head on the kernel above, blocked with an online softmax so the scores
+ * held at once are one block of keys for one panel of queries. Transposed so the queries are the columns:
+ * Sᵀ = K · (scale·Qᵀ) needs no packing of the queries beyond one [d][NR] panel, the softmax runs down columns
+ * (one query per SIMD lane), and Oᵀ += Vᵀ · Pᵀ reads the exponentials where the first product left them.
+ *
+ * `ck_attention_pack` packs a head's `keys` keys and values (rows of `d` floats, `stride` apart) once for all its
+ * queries: K into panels of MR keys (`[keys/MR][d][MR]`) and Vᵀ into panels of MR head dimensions
+ * (`[d/MR][keys][MR]`), each zero-padded, `ck_attention_packed_count(keys, d)` floats each.
+ * `ck_attention_queries` then computes softmax(scale · q · kᵀ) · v for up to CK_GEMM_NR queries (rows of `q`,
+ * `q_stride` apart) into rows of `out` (`out_stride` apart), with `ck_attention_workspace_count(d)` floats of
+ * workspace. Distinct query panels may run concurrently over the same packed keys and values.
+ */
+size_t ck_attention_packed_count(size_t keys, size_t d);
+void ck_attention_pack(const float *k, const float *v, size_t keys, size_t d, size_t stride, float *kp, float *vp);
+size_t ck_attention_workspace_count(size_t d);
+void ck_attention_queries(int path, size_t keys, size_t d, const float *kp, const float *vp, const float *q,
+                          size_t rows, size_t q_stride, float scale, float *out, size_t out_stride,
+                          float *workspace);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,6 +26,16 @@ void ck_sigmoid_gate(int path, float *x, size_t n, float scale);
    Abramowitz & Stegun 7.1.26 (absolute error below 2e-7) and the exponential above. */
 void ck_geglu(int path, const float *hidden, const float *gate, float *out, size_t n);
 
+/*
+ * One block of keys of an online softmax whose queries are the columns: `s` holds `padded_rows` × `width` scores
+ * (row-major, width a multiple of 16), of which the first `rows` are real keys. For each column j, with
+ * m = max(max[j] (unless `first`), the column's scores): correction[j] = e^(max[j] − m) (not written when
+ * `first`), each score x becomes e^(x − m), the padding rows become 0, sum[j] = sum[j]·correction[j] (0 when
+ * `first`) + the column's exponentials in row order, and max[j] = m. Same bits on every path.
+ */
+void ck_softmax_columns(int path, float *s, size_t rows, size_t padded_rows, size_t width, float *max, float *sum,
+                        float *correction, int first);
+
 /* The largest of the `n` floats at `row` (−infinity when n is 0). */
 float ck_row_max(int path, const float *row, size_t n);
 
