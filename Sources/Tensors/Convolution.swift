@@ -44,28 +44,62 @@ func conv2d(
     let pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0
     // Output rows per tile so that the im2col buffer holds at most ~4M floats.
     let rowsPerTile = pointwise ? hout : max(1, min(hout, (1 << 22) / max(kdim * wout, 1)))
-    // [O, kdim] × [kdim, span] → dst (leading dimension hout·wout): BLAS over a plain weight, our kernel (bias
-    // included) over a packed one.
-    func gemm(_ b: UnsafePointer<Float>, span: Int, into dst: UnsafeMutablePointer<Float>) {
+    let plane = hout * wout
+    // [O, kdim] × [kdim, span] → dst (leading dimension ldc): BLAS over a plain weight, our kernel (bias included)
+    // over a packed one.
+    func gemm(_ b: UnsafePointer<Float>, span: Int, into dst: UnsafeMutablePointer<Float>, ldc: Int = plane) {
         switch weight {
         case .plain(let t):
             t.withUnsafeBufferPointer { pwt in
                 splitSgemm(
                     transB: false, m: o, n: span, k: kdim, a: pwt.baseAddress!, lda: kdim, b: b, ldb: span, c: dst,
-                    ldc: hout * wout)
+                    ldc: ldc)
             }
         case .packed(let p):
             withOptionalPointer(bias) { pb in
                 packedGEMM(
-                    m: o, n: span, k: kdim, a: .packed(p), b: .plain(b, ld: span), c: dst, ldc: hout * wout,
-                    rowBias: pb)
+                    m: o, n: span, k: kdim, a: .packed(p), b: .plain(b, ld: span), c: dst, ldc: ldc, rowBias: pb)
             }
         }
     }
+    // Small images (the UNet's deepest levels): every image's columns side by side in one GEMM, so the weight
+    // streams once rather than once per image and the GEMM is wide enough for the kernel's 32-column tiles (one
+    // 4×4 image fills half a tile). The product lands in scratch `[O, N·plane]` and is copied out per image.
+    let batched = n > 1 && plane < 1024 && kdim * n * plane <= 1 << 22
     x.withUnsafeBufferPointer { px in
         out.withUnsafeMutableBufferPointer { po in
+            guard let px = px.baseAddress, let po = po.baseAddress else { return }
+            if batched {
+                let span = n * plane
+                ScratchPool.shared.with(kdim * span) { pcols in
+                    ScratchPool.shared.with(o * span) { product in
+                        for b in 0..<n {
+                            let src = px + b * c * h * w
+                            if pointwise {
+                                for ci in 0..<c {
+                                    (pcols + ci * span + b * plane).update(from: src + ci * plane, count: plane)
+                                }
+                            } else {
+                                im2col(
+                                    src, channels: c, height: h, width: w, kernel: (kh, kw), stride: stride,
+                                    padding: padding, outWidth: wout, rows: 0..<hout,
+                                    into: SendablePointer(pcols + b * plane), ld: span)
+                            }
+                        }
+                        gemm(pcols, span: span, into: product, ldc: span)
+                        for b in 0..<n {
+                            for oi in 0..<o {
+                                (po + (b * o + oi) * plane).update(from: product + oi * span + b * plane, count: plane)
+                            }
+                        }
+                    }
+                }
+                if let bias, case .plain = weight {
+                    addChannelBias(bias, to: po, batches: n, channels: o, plane: plane)
+                }
+                return
+            }
             ScratchPool.shared.with(pointwise ? 0 : kdim * rowsPerTile * wout) { pcols in
-                guard let px = px.baseAddress, let po = po.baseAddress else { return }
                 for b in 0..<n {
                     let src = px + b * c * h * w
                     let dst = po + b * o * hout * wout
@@ -79,7 +113,7 @@ func conv2d(
                         im2col(
                             src, channels: c, height: h, width: w, kernel: (kh, kw), stride: stride,
                             padding: padding, outWidth: wout, rows: row0..<(row0 + rows),
-                            into: SendablePointer(pcols))
+                            into: SendablePointer(pcols), ld: rows * wout)
                         gemm(pcols, span: rows * wout, into: dst + row0 * wout)
                         row0 += rows
                     }
@@ -93,11 +127,11 @@ func conv2d(
     return out
 }
 
-/// Unfolds the receptive fields of output rows `rows` into `cols` `[C·kh·kw, rows·wout]`.
+/// Unfolds the receptive fields of output rows `rows` into `cols` `[C·kh·kw, rows·wout]` (leading dimension `ld`).
 private func im2col(
     _ src: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
     kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), outWidth wout: Int,
-    rows: Range<Int>, into cols: SendablePointer<Float>
+    rows: Range<Int>, into cols: SendablePointer<Float>, ld: Int
 ) {
     let (kh, kw) = kernel
     let (sh, sw) = stride
@@ -109,7 +143,7 @@ private func im2col(
             let ky = (r / kw) % kh
             let kx = r % kw
             let plane = src + ci * h * w
-            var dst = cols.base + r * span
+            var dst = cols.base + r * ld
             for oy in rows {
                 let iy = oy * sh - ph + ky
                 if iy < 0 || iy >= h {

@@ -136,7 +136,7 @@ struct FusedKernelTests {
     }
 
     /// `linear` and `conv2d` split their GEMMs over the kernel threads once the work is large; both sizes
-    /// are checked against direct float64 sums.
+    /// are checked against direct float64 sums, and small images of a batch that share one GEMM.
     @Test func splitGEMMKernelsMatchDirectSums() throws {
         for (rows, inF, outF) in [(3, 5, 7), (40, 200, 1000), (1030, 48, 64)] {
             let x = randomTensor([rows, inF], seed: 11)
@@ -156,7 +156,7 @@ struct FusedKernelTests {
         }
         for (shape, o, k, stride, padding) in [
             ([2, 5, 9, 8], 6, 3, 2, 1), ([1, 16, 40, 40], 32, 3, 1, 1), ([2, 64, 30, 30], 40, 1, 1, 0),
-            ([1, 3, 6, 6], 4, 3, 2, 0),
+            ([1, 3, 6, 6], 4, 3, 2, 0), ([3, 6, 4, 5], 7, 3, 1, 1), ([3, 9, 5, 3], 4, 1, 1, 0),
         ] {
             let x = randomTensor(shape, seed: 14)
             let w = randomTensor([o, shape[1], k, k], seed: 15)

@@ -194,11 +194,12 @@ struct PackedGEMMTests {
         }
     }
 
-    /// Every convolution method (pointwise, im2col with stride, Winograd F(2×2) and F(4×4)) over a packed weight,
-    /// against the plain weight's result.
+    /// Every convolution method (pointwise, im2col with stride, Winograd F(2×2) and F(4×4), small images batched
+    /// into one GEMM) over a packed weight, against the plain weight's result.
     @Test(arguments: [
         ([1, 5, 9, 9], 7, 1, 1, 0), ([2, 4, 9, 10], 12, 3, 2, 1), ([1, 6, 6, 6], 9, 3, 1, 1),
         ([2, 8, 18, 20], 10, 3, 1, 1), ([1, 130, 34, 34], 131, 3, 1, 1), ([1, 3, 28, 28], 16, 14, 14, 0),
+        ([3, 5, 4, 4], 7, 1, 1, 0), ([3, 6, 4, 4], 9, 3, 1, 1),
     ])
     func convolutionOverPackedWeightMatchesPlain(
         _ shape: [Int], _ outChannels: Int, _ kernel: Int, _ stride: Int, _ padding: Int
