@@ -1,8 +1,9 @@
 #ifndef VARAUDIT_CVECMATH_H
 #define VARAUDIT_CVECMATH_H
 /*
- * Row kernels of the softmax (attention's hottest loop after the GEMMs), the sigmoid gate and GEGLU, on AVX-512, AVX2 + FMA or portable C,
- * chosen at run time like the GEMM's (`path` 0 picks the best; tests pass each path the CPU has).
+ * Kernels of the softmax (along rows, and down columns for attention, its hottest loop after the GEMMs), the
+ * sigmoid gate and GEGLU, on AVX-512, AVX2 + FMA or portable C, chosen at run time like the GEMM's (`path` 0
+ * picks the best; tests pass each path the CPU has).
  *
  * The exponential is Cephes' expf: n = round(x·log2 e), r = x − n·ln 2 (ln 2 in two parts), e^r by a degree-6
  * polynomial, times 2^n; inputs clamped to [−87.34, 88.72]. Within ~1 ulp of the correctly rounded e^x. Every
