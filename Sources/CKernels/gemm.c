@@ -297,16 +297,18 @@ void ck_gemm_unpack_rows(const float *src, size_t rows, size_t depth, size_t wid
     }
 }
 
-/* Columns [n0, n0 + nc) of rows [k0, k0 + kc) of the row-major `b` into panels of NR: dst[q][p][j]. */
-static void pack_columns(const float *b, size_t ldb, size_t k0, size_t kc, size_t n0, size_t nc, float *dst) {
-    size_t panels = (nc + NR - 1) / NR;
-    for (size_t p = 0; p < kc; p++) {
-        const float *s = b + (k0 + p) * ldb + n0;
+/* Columns [n0, n0 + nc) of rows [k0, k0 + kc) of the row-major `b` into panels of `width` columns and `kc_pad` ≥ kc
+   rows, dst[q][p][j] (panel stride kc_pad · width), zero beyond the matrix: B's blocks (width NR) and attention's
+   transposed values (width MR, rows padded to whole key panels). */
+static void pack_columns(const float *b, size_t ldb, size_t k0, size_t kc, size_t kc_pad, size_t n0, size_t nc,
+                         size_t width, float *dst) {
+    size_t panels = (nc + width - 1) / width;
+    for (size_t p = 0; p < kc_pad; p++) {
         for (size_t q = 0; q < panels; q++) {
-            float *d = dst + q * kc * NR + p * NR;
-            size_t cols = nc - q * NR < NR ? nc - q * NR : NR;
-            memcpy(d, s + q * NR, cols * sizeof(float));
-            if (cols < NR) memset(d + cols, 0, (NR - cols) * sizeof(float));
+            float *d = dst + q * kc_pad * width + p * width;
+            size_t cols = p >= kc ? 0 : nc - q * width < width ? nc - q * width : width;
+            if (cols > 0) memcpy(d, b + (k0 + p) * ldb + n0 + q * width, cols * sizeof(float));
+            if (cols < width) memset(d + cols, 0, (width - cols) * sizeof(float));
         }
     }
 }
@@ -353,7 +355,7 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
                 bc = b + (jc / NR) * k * NR + pc * NR;
                 b_step = k * NR;
             } else {
-                pack_columns(b, ldb, pc, kc, jc, nc, thread_b);
+                pack_columns(b, ldb, pc, kc, kc, jc, nc, NR, thread_b);
                 bc = thread_b;
                 b_step = kc * NR;
             }
@@ -419,19 +421,7 @@ void ck_attention_pack(const float *k, const float *v, size_t keys, size_t d, si
                        float *vp) {
     size_t keys_pad = round_up(keys, MR);
     pack_rows_block(k, stride, keys, 0, d, MR, 0, keys_pad, kp, d * MR);
-    for (size_t d0 = 0; d0 < d; d0 += MR) {
-        size_t lanes = d - d0 < MR ? d - d0 : MR;
-        float *dst = vp + d0 * keys_pad;
-        for (size_t key = 0; key < keys_pad; key++) {
-            float *row = dst + key * MR;
-            if (key < keys) {
-                memcpy(row, v + key * stride + d0, lanes * sizeof(float));
-                if (lanes < MR) memset(row + lanes, 0, (MR - lanes) * sizeof(float));
-            } else {
-                memset(row, 0, MR * sizeof(float));
-            }
-        }
-    }
+    pack_columns(v, stride, 0, keys, keys_pad, 0, d, MR, vp);
 }
 
 size_t ck_attention_workspace_count(size_t d) {

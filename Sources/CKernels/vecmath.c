@@ -130,6 +130,28 @@ static void softmax_columns_portable(float *s, size_t rows, size_t padded_rows, 
 
 #if CKV_X86
 
+/* The column softmax on one x86 vector width (the loop of softmax_columns_portable, W columns at a time): V is the
+   vector type, W its lanes, the rest that width's intrinsics and exponential. Both paths expand this one loop. */
+#define SOFTMAX_COLUMNS(V, W, LOAD, STORE, SET1, ZERO, MAX, SUB, MUL, ADD, EXP)                                      \
+    for (size_t j = 0; j < width; j += W) {                                                                          \
+        V m = first ? SET1(-INFINITY) : LOAD(max + j);                                                               \
+        for (size_t r = 0; r < rows; r++) m = MAX(m, LOAD(s + r * width + j));                                       \
+        V total = ZERO();                                                                                            \
+        if (!first) {                                                                                                \
+            V c = EXP(SUB(LOAD(max + j), m));                                                                        \
+            STORE(correction + j, c);                                                                                \
+            total = MUL(LOAD(sum + j), c);                                                                           \
+        }                                                                                                            \
+        for (size_t r = 0; r < rows; r++) {                                                                          \
+            V e = EXP(SUB(LOAD(s + r * width + j), m));                                                              \
+            STORE(s + r * width + j, e);                                                                             \
+            total = ADD(total, e);                                                                                   \
+        }                                                                                                            \
+        for (size_t r = rows; r < padded_rows; r++) STORE(s + r * width + j, ZERO());                                \
+        STORE(max + j, m);                                                                                           \
+        STORE(sum + j, total);                                                                                       \
+    }
+
 __attribute__((target("avx512f,fma"))) static inline __m512 exp512(__m512 x) {
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(EXP_LO)), _mm512_set1_ps(EXP_HI));
     __m512 magic = _mm512_set1_ps(MAGIC);
@@ -209,27 +231,12 @@ __attribute__((target("avx512f"))) static float row_max_avx512(const float *row,
     return _mm512_reduce_max_ps(m);
 }
 
+
 __attribute__((target("avx512f,fma"))) static void softmax_columns_avx512(float *s, size_t rows, size_t padded_rows,
-                                                                           size_t width, float *max, float *sum,
-                                                                           float *correction, int first) {
-    for (size_t j = 0; j < width; j += 16) {
-        __m512 m = first ? _mm512_set1_ps(-INFINITY) : _mm512_loadu_ps(max + j);
-        for (size_t r = 0; r < rows; r++) m = _mm512_max_ps(m, _mm512_loadu_ps(s + r * width + j));
-        __m512 total = _mm512_setzero_ps();
-        if (!first) {
-            __m512 c = exp512(_mm512_sub_ps(_mm512_loadu_ps(max + j), m));
-            _mm512_storeu_ps(correction + j, c);
-            total = _mm512_mul_ps(_mm512_loadu_ps(sum + j), c);
-        }
-        for (size_t r = 0; r < rows; r++) {
-            __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(s + r * width + j), m));
-            _mm512_storeu_ps(s + r * width + j, e);
-            total = _mm512_add_ps(total, e);
-        }
-        for (size_t r = rows; r < padded_rows; r++) _mm512_storeu_ps(s + r * width + j, _mm512_setzero_ps());
-        _mm512_storeu_ps(max + j, m);
-        _mm512_storeu_ps(sum + j, total);
-    }
+                                                                          size_t width, float *max, float *sum,
+                                                                          float *correction, int first) {
+    SOFTMAX_COLUMNS(__m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_max_ps,
+                    _mm512_sub_ps, _mm512_mul_ps, _mm512_add_ps, exp512)
 }
 
 __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
@@ -323,27 +330,12 @@ __attribute__((target("avx2"))) static float row_max_avx2(const float *row, size
     return best;
 }
 
+
 __attribute__((target("avx2,fma"))) static void softmax_columns_avx2(float *s, size_t rows, size_t padded_rows,
-                                                                      size_t width, float *max, float *sum,
-                                                                      float *correction, int first) {
-    for (size_t j = 0; j < width; j += 8) {
-        __m256 m = first ? _mm256_set1_ps(-INFINITY) : _mm256_loadu_ps(max + j);
-        for (size_t r = 0; r < rows; r++) m = _mm256_max_ps(m, _mm256_loadu_ps(s + r * width + j));
-        __m256 total = _mm256_setzero_ps();
-        if (!first) {
-            __m256 c = exp256(_mm256_sub_ps(_mm256_loadu_ps(max + j), m));
-            _mm256_storeu_ps(correction + j, c);
-            total = _mm256_mul_ps(_mm256_loadu_ps(sum + j), c);
-        }
-        for (size_t r = 0; r < rows; r++) {
-            __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(s + r * width + j), m));
-            _mm256_storeu_ps(s + r * width + j, e);
-            total = _mm256_add_ps(total, e);
-        }
-        for (size_t r = rows; r < padded_rows; r++) _mm256_storeu_ps(s + r * width + j, _mm256_setzero_ps());
-        _mm256_storeu_ps(max + j, m);
-        _mm256_storeu_ps(sum + j, total);
-    }
+                                                                     size_t width, float *max, float *sum,
+                                                                     float *correction, int first) {
+    SOFTMAX_COLUMNS(__m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_max_ps,
+                    _mm256_sub_ps, _mm256_mul_ps, _mm256_add_ps, exp256)
 }
 
 #endif

@@ -94,33 +94,30 @@ func conv2d(
                         }
                     }
                 }
-                if let bias, case .plain = weight {
-                    addChannelBias(bias, to: po, batches: n, channels: o, plane: plane)
+            } else {
+                ScratchPool.shared.with(pointwise ? 0 : kdim * rowsPerTile * wout) { pcols in
+                    for b in 0..<n {
+                        let src = px + b * c * h * w
+                        let dst = po + b * o * plane
+                        if pointwise {
+                            gemm(src, span: plane, into: dst)
+                            continue
+                        }
+                        var row0 = 0
+                        while row0 < hout {
+                            let rows = min(rowsPerTile, hout - row0)
+                            im2col(
+                                src, channels: c, height: h, width: w, kernel: (kh, kw), stride: stride,
+                                padding: padding, outWidth: wout, rows: row0..<(row0 + rows),
+                                into: SendablePointer(pcols), ld: rows * wout)
+                            gemm(pcols, span: rows * wout, into: dst + row0 * wout)
+                            row0 += rows
+                        }
+                    }
                 }
-                return
             }
-            ScratchPool.shared.with(pointwise ? 0 : kdim * rowsPerTile * wout) { pcols in
-                for b in 0..<n {
-                    let src = px + b * c * h * w
-                    let dst = po + b * o * hout * wout
-                    if pointwise {
-                        gemm(src, span: h * w, into: dst)
-                        continue
-                    }
-                    var row0 = 0
-                    while row0 < hout {
-                        let rows = min(rowsPerTile, hout - row0)
-                        im2col(
-                            src, channels: c, height: h, width: w, kernel: (kh, kw), stride: stride,
-                            padding: padding, outWidth: wout, rows: row0..<(row0 + rows),
-                            into: SendablePointer(pcols), ld: rows * wout)
-                        gemm(pcols, span: rows * wout, into: dst + row0 * wout)
-                        row0 += rows
-                    }
-                }
-                if let bias, case .plain = weight {
-                    addChannelBias(bias, to: po, batches: n, channels: o, plane: hout * wout)
-                }
+            if let bias, case .plain = weight {
+                addChannelBias(bias, to: po, batches: n, channels: o, plane: plane)
             }
         }
     }
