@@ -178,11 +178,7 @@ func packedGEMM(
                 accumulate ? 1 : 0, sr.value, scb.value, gate, m0, m1, n0, n1, workspace)
         }
     }
-    if parts == 1 {
-        run(0)
-    } else {
-        DispatchQueue.concurrentPerform(iterations: parts, execute: run)
-    }
+    parallelFor(parts, threads: threads, run)
 }
 
 private func operand(_ x: GEMMOperand, side: PackedSide, rows: Int, depth: Int) -> (UnsafePointer<Float>, Int, Int32) {

@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import Foundation
 
@@ -17,13 +18,37 @@ public func parallelChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<In
         return
     }
     let chunks = min(count, threads * 4)
-    // Each chunk writes a disjoint range; the closure only runs while this call is on the stack.
+    // Each chunk writes a disjoint range.
+    parallelFor(chunks, threads: threads) { c in
+        let lo = count * c / chunks
+        let hi = count * (c + 1) / chunks
+        if lo < hi { body(lo..<hi) }
+    }
+}
+
+/// Runs `body(i)` for every `i` in `0..<iterations` on up to `threads` threads and returns when all have run:
+/// on the kernels' worker pool (`ck_parallel_run`: workers that spin briefly between runs, so back-to-back
+/// layers do not each wait for a thread to wake up), or on Dispatch's threads when the pool is taken (a
+/// concurrent caller, or a `body` that starts a parallel loop of its own). Which thread runs an index is not
+/// fixed, so `body` must depend on its index only.
+public func parallelFor(_ iterations: Int, threads: Int = kernelThreadCount, _ body: (Int) -> Void) {
+    guard iterations > 0 else { return }
+    if iterations == 1 || threads <= 1 {
+        for i in 0..<iterations { body(i) }
+        return
+    }
+    // The closure only runs while this call is on the stack.
     withoutActuallyEscaping(body) { body in
-        let task = UncheckedSendable(body)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = count * c / chunks
-            let hi = count * (c + 1) / chunks
-            if lo < hi { task.value(lo..<hi) }
+        var task = body
+        let ran = withUnsafeMutablePointer(to: &task) { context in
+            ck_parallel_run(
+                iterations, threads,
+                { context, index in context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index) },
+                context)
+        }
+        if ran == 0 {
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: iterations) { shared.value($0) }
         }
     }
 }

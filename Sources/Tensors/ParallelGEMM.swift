@@ -22,7 +22,7 @@ func splitSgemm(
     let splitRows = m >= n
     let extent = splitRows ? m : n
     let parts = max(1, min(threads, extent / 16))
-    DispatchQueue.concurrentPerform(iterations: parts) { part in
+    parallelFor(parts, threads: threads) { part in
         let lo = extent * part / parts
         let hi = extent * (part + 1) / parts
         guard lo < hi else { return }

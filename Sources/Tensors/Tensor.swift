@@ -185,7 +185,7 @@ extension Tensor {
             throw TensorError("slice", "rows \(range) out of \(shape)")
         }
         let row = count / max(shape[0], 1)
-        var out = Tensor(uninitialized: [range.count] + shape.dropFirst())
+        let out = Tensor(uninitialized: [range.count] + shape.dropFirst())
         if out.count > 0 {
             out.storage.base.update(from: storage.base + range.lowerBound * row, count: range.count * row)
         }

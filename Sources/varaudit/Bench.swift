@@ -96,12 +96,15 @@ extension VarAudit {
             let call = try makeCall(batch: b)
             let (_, flops) = try FLOPCounter.measure { try call() }  // warm-up, counting operations
             var times: [Double] = []
+            var busy: [Double] = []  // process CPU seconds per wall second of each call
             for _ in 0..<runs {
-                let start = DispatchTime.now().uptimeNanoseconds
+                let (start, cpuStart) = (DispatchTime.now().uptimeNanoseconds, processCPUSeconds())
                 _ = try call()
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                busy.append((processCPUSeconds() - cpuStart) / max(times[times.count - 1], 1e-9))
             }
             let best = times.min() ?? 0
+            let cores = busy[times.firstIndex(of: best) ?? 0]
             let rss = peakResidentMegabytes()
             let gflops = flops / 1e9
             if json {
@@ -111,14 +114,15 @@ extension VarAudit {
                     "gflop_per_second": best > 0 ? gflops / best : 0,
                     "threads": threads ?? kernelThreadCount, "peak_rss_mb": rss, "weights": model ?? "random",
                     "weight_precision": weights.precision.rawValue,
-                    "rss_anon_mb": procStatusMegabytes("RssAnon"), "rss_file_mb": procStatusMegabytes("RssFile"),
+                    "cores_busy": cores, "rss_anon_mb": procStatusMegabytes("RssAnon"),
+                    "rss_file_mb": procStatusMegabytes("RssFile"),
                 ])
             } else {
                 print(
                     String(
-                        format: "%@ (%@, batch %d, %@ weights): %.4f s per call (min of %d); %.1f GFLOP → %.1f "
-                            + "GFLOP/s; peak RSS %.0f MB, of which now %.0f MB allocated and %.0f MB mapped from files",
-                        component.rawValue, preset.rawValue, b, weights.precision.rawValue, best, runs, gflops,
+                        format: "%@ (%@, batch %d, %@ weights): %.4f s per call (min of %d, %.2f cores busy); %.1f "
+                            + "GFLOP → %.1f GFLOP/s; peak RSS %.0f MB, of which now %.0f MB allocated and %.0f MB mapped from files",
+                        component.rawValue, preset.rawValue, b, weights.precision.rawValue, best, runs, cores, gflops,
                         best > 0 ? gflops / best : 0, rss,
                         procStatusMegabytes("RssAnon"), procStatusMegabytes("RssFile")))
             }
@@ -256,4 +260,11 @@ func procStatusMegabytes(_ field: String) -> Double {
         return kb / 1024
     }
     return 0
+}
+
+/// CPU time used so far by all of this process's threads, in seconds.
+func processCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
