@@ -307,7 +307,17 @@ static void pack_columns(const float *b, size_t ldb, size_t k0, size_t kc, size_
         for (size_t q = 0; q < panels; q++) {
             float *d = dst + q * kc_pad * width + p * width;
             size_t cols = p >= kc ? 0 : nc - q * width < width ? nc - q * width : width;
-            if (cols > 0) memcpy(d, b + (k0 + p) * ldb + n0 + q * width, cols * sizeof(float));
+            const float *src = b + (k0 + p) * ldb + n0 + q * width;
+            /* Whole panels with a constant size, so the copy is inlined (attention packs Vᵀ 8 floats at a time). */
+            if (cols == MR && width == MR) {
+                memcpy(d, src, MR * sizeof(float));
+                continue;
+            }
+            if (cols == NR && width == NR) {
+                memcpy(d, src, NR * sizeof(float));
+                continue;
+            }
+            if (cols > 0) memcpy(d, src, cols * sizeof(float));
             if (cols < width) memset(d + cols, 0, (width - cols) * sizeof(float));
         }
     }
@@ -417,10 +427,77 @@ static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
 size_t ck_attention_packed_count(size_t keys, size_t d) { return round_up(keys, MR) * round_up(d, MR); }
 
-void ck_attention_pack(const float *k, const float *v, size_t keys, size_t d, size_t stride, float *kp,
+/* dst[j · dst_ld + i] = scale · src[i · src_ld + j] for an 8 × 8 block: the attention's transposes between rows of
+   queries, keys or outputs and the panels the kernel reads. `scale` multiplies each element once (bits equal to
+   the scalar loop's on every path). */
+typedef void (*ck_transpose8)(const float *src, size_t src_ld, float *dst, size_t dst_ld, float scale);
+
+static void transpose8_portable(const float *src, size_t src_ld, float *dst, size_t dst_ld, float scale) {
+    for (size_t i = 0; i < 8; i++) {
+        for (size_t j = 0; j < 8; j++) dst[j * dst_ld + i] = scale * src[i * src_ld + j];
+    }
+}
+
+#if CKG_X86
+__attribute__((target("avx2"))) static void transpose8_avx2(const float *src, size_t src_ld, float *dst,
+                                                            size_t dst_ld, float scale) {
+    __m256 f = _mm256_set1_ps(scale);
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + src_ld), r2 = _mm256_loadu_ps(src + 2 * src_ld),
+           r3 = _mm256_loadu_ps(src + 3 * src_ld), r4 = _mm256_loadu_ps(src + 4 * src_ld),
+           r5 = _mm256_loadu_ps(src + 5 * src_ld), r6 = _mm256_loadu_ps(src + 6 * src_ld),
+           r7 = _mm256_loadu_ps(src + 7 * src_ld);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee),
+           u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee),
+           u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee),
+           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    _mm256_storeu_ps(dst, _mm256_mul_ps(f, _mm256_permute2f128_ps(u0, u4, 0x20)));
+    _mm256_storeu_ps(dst + dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u1, u5, 0x20)));
+    _mm256_storeu_ps(dst + 2 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u2, u6, 0x20)));
+    _mm256_storeu_ps(dst + 3 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u3, u7, 0x20)));
+    _mm256_storeu_ps(dst + 4 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u0, u4, 0x31)));
+    _mm256_storeu_ps(dst + 5 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u1, u5, 0x31)));
+    _mm256_storeu_ps(dst + 6 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u2, u6, 0x31)));
+    _mm256_storeu_ps(dst + 7 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u3, u7, 0x31)));
+}
+#endif
+
+static ck_transpose8 transpose8_for(int path) {
+    int best = ck_gemm_best_path();
+    if (path <= 0 || path > best) path = best;
+#if CKG_X86
+    if (path >= CK_GEMM_AVX2) return transpose8_avx2;
+#endif
+    return transpose8_portable;
+}
+
+/* dst[j · dst_ld + i] = scale · src[i · src_ld + j] for i < rows, j < cols, and 0 for rows ≤ i < rows_pad: whole
+   8 × 8 blocks through `t`, the edges element by element. */
+static void transpose_block(ck_transpose8 t, const float *src, size_t src_ld, size_t rows, size_t rows_pad,
+                            size_t cols, float *dst, size_t dst_ld, float scale) {
+    size_t full_rows = rows / 8 * 8, full_cols = cols / 8 * 8;
+    for (size_t i0 = 0; i0 < full_rows; i0 += 8) {
+        for (size_t j0 = 0; j0 < full_cols; j0 += 8) t(src + i0 * src_ld + j0, src_ld, dst + j0 * dst_ld + i0, dst_ld, scale);
+        for (size_t i = i0; i < i0 + 8; i++) {
+            for (size_t j = full_cols; j < cols; j++) dst[j * dst_ld + i] = scale * src[i * src_ld + j];
+        }
+    }
+    for (size_t i = full_rows; i < rows_pad; i++) {
+        for (size_t j = 0; j < cols; j++) dst[j * dst_ld + i] = i < rows ? scale * src[i * src_ld + j] : 0;
+    }
+}
+
+void ck_attention_pack(int path, const float *k, const float *v, size_t keys, size_t d, size_t stride, float *kp,
                        float *vp) {
     size_t keys_pad = round_up(keys, MR);
-    pack_rows_block(k, stride, keys, 0, d, MR, 0, keys_pad, kp, d * MR);
+    ck_transpose8 t = transpose8_for(path);
+    /* K: each panel of MR keys transposed into [d][MR]. */
+    for (size_t r0 = 0; r0 < keys_pad; r0 += MR) {
+        size_t rows = keys - r0 < MR ? keys - r0 : MR;
+        transpose_block(t, k + r0 * stride, stride, rows, MR, d, kp + r0 * d, MR, 1);
+    }
     pack_columns(v, stride, 0, keys, keys_pad, 0, d, MR, vp);
 }
 
@@ -436,18 +513,9 @@ size_t ck_attention_workspace_count(size_t d) {
 #endif
 
 /* qt[p][j] = scale · q[j][p] for the `rows` queries, 0 in the panel's other columns. */
-CKG_CLONES static void load_queries(const float *q, size_t rows, size_t q_stride, size_t d, float scale, float *qt) {
-    float tile[NR * 8];
-    for (size_t p0 = 0; p0 < d; p0 += 8) {
-        size_t width = d - p0 < 8 ? d - p0 : 8;
-        memset(tile, 0, sizeof tile);
-        for (size_t j = 0; j < rows; j++) {
-            for (size_t p = 0; p < width; p++) tile[p * NR + j] = q[j * q_stride + p0 + p];
-        }
-        for (size_t p = 0; p < width; p++) {
-            for (size_t j = 0; j < NR; j++) qt[(p0 + p) * NR + j] = scale * tile[p * NR + j];
-        }
-    }
+static void load_queries(ck_transpose8 t, const float *q, size_t rows, size_t q_stride, size_t d, float scale,
+                         float *qt) {
+    transpose_block(t, q, q_stride, rows, NR, d, qt, NR, scale);
 }
 
 /* Each of the `d` rows of `ot` times correction[j] in column j. */
@@ -457,21 +525,13 @@ CKG_CLONES static void scale_columns(float *ot, size_t d, const float *correctio
     }
 }
 
-/* out[j][p] = ot[p][j] / sum[j] for the `rows` queries. */
-CKG_CLONES static void store_outputs(const float *ot, size_t d, const float *sum, size_t rows, float *out,
-                                     size_t out_stride) {
+/* out[j][p] = ot[p][j] · (1 / sum[j]) for the `rows` queries (ot is scaled in place). */
+static void store_outputs(ck_transpose8 t, float *ot, size_t d, const float *sum, size_t rows, float *out,
+                          size_t out_stride) {
     float inverse[NR];
     for (size_t j = 0; j < NR; j++) inverse[j] = 1 / sum[j];
-    float tile[8 * NR];
-    for (size_t p0 = 0; p0 < d; p0 += 8) {
-        size_t width = d - p0 < 8 ? d - p0 : 8;
-        for (size_t p = 0; p < width; p++) {
-            for (size_t j = 0; j < NR; j++) tile[p * NR + j] = ot[(p0 + p) * NR + j] * inverse[j];
-        }
-        for (size_t j = 0; j < rows; j++) {
-            for (size_t p = 0; p < width; p++) out[j * out_stride + p0 + p] = tile[p * NR + j];
-        }
-    }
+    scale_columns(ot, d, inverse);
+    transpose_block(t, ot, NR, d, d, rows, out, out_stride, 1);
 }
 
 void ck_attention_queries(int path, size_t keys, size_t d, const float *kp, const float *vp, const float *q,
@@ -484,7 +544,8 @@ void ck_attention_queries(int path, size_t keys, size_t d, const float *kp, cons
     float *s = qt + d * NR;                                              /* [ATTN_KB][NR]: Sᵀ, then Pᵀ */
     float *ot = s + (size_t)ATTN_KB * NR;                                /* [d_pad][NR]: Oᵀ */
     float *max = ot + d_pad * NR, *sum = max + NR, *correction = sum + NR;
-    load_queries(q, rows, q_stride, d, scale, qt);
+    ck_transpose8 t = transpose8_for(path);
+    load_queries(t, q, rows, q_stride, d, scale, qt);
     memset(ot, 0, d_pad * NR * sizeof(float));
     ck_kernel kernel = kernel_for(path);
     size_t blocks = (keys + ATTN_KB - 1) / ATTN_KB;
@@ -504,5 +565,5 @@ void ck_attention_queries(int path, size_t keys, size_t d, const float *kp, cons
             kernel(kb_pad, vp + p * keys_pad + k0 * MR, s, ot + p * NR, NR, 1, MR, NR, NULL, NULL);
         }
     }
-    store_outputs(ot, d, sum, rows, out, out_stride);
+    store_outputs(t, ot, d, sum, rows, out, out_stride);
 }

@@ -51,7 +51,7 @@ public func attention(
                                 let (bi, h) = (pair / heads, pair % heads)
                                 let offset = bi * lk * width + h * d
                                 ck_attention_pack(
-                                    kBase.value + offset, vBase.value + offset, lk, d, width,
+                                    path.rawValue, kBase.value + offset, vBase.value + offset, lk, d, width,
                                     packedBase.base + 2 * pair * packedCount,
                                     packedBase.base + (2 * pair + 1) * packedCount)
                             }

@@ -84,7 +84,8 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
  * workspace. Distinct query panels may run concurrently over the same packed keys and values.
  */
 size_t ck_attention_packed_count(size_t keys, size_t d);
-void ck_attention_pack(const float *k, const float *v, size_t keys, size_t d, size_t stride, float *kp, float *vp);
+void ck_attention_pack(int path, const float *k, const float *v, size_t keys, size_t d, size_t stride, float *kp,
+                       float *vp);
 size_t ck_attention_workspace_count(size_t d);
 void ck_attention_queries(int path, size_t keys, size_t d, const float *kp, const float *vp, const float *q,
                           size_t rows, size_t q_stride, float scale, float *out, size_t out_stride,
