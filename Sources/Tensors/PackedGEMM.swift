@@ -164,12 +164,15 @@ func packedGEMM(
     let splitRows = byRows != byColumns ? byRows < byColumns : (bPacked != 0 || aPacked == 0)
     let panels = splitRows ? rowPanels : columnPanels
     // A packed weight times an input the kernel reads in place (AVX-512) or a packed one: no part packs anything,
-    // so four parts per thread cost nothing and the pool hands them out as threads finish, so a thread slowed by
-    // another process does not hold up the others. Otherwise each part repacks the operand it does not split,
-    // and one part per thread is cheapest.
+    // so small parts cost next to nothing (the operand not split is read again per part, from cache) and the pool
+    // hands them out as threads finish, so a thread slowed by another process does not hold up the others: the
+    // last part is what the other thread may wait for. Sixteen per thread (two 32-column panels each for a
+    // 1,024-wide CLIP layer) cut the time the threads spent waiting in a CLIP encode from 4.5% to 2.8% of it
+    // (four per thread before). Otherwise each part repacks the operand it does not split, and one part per
+    // thread is cheapest.
     let kernelPath = path.rawValue <= GEMMPath.best.rawValue ? path : GEMMPath.best
     let noPacking = bPacked != 0 && (aPacked != 0 || kernelPath == .avx512)
-    let parts = m * n * k < 1 << 20 ? 1 : max(1, min(threads * (noPacking ? 4 : 1), panels))
+    let parts = m * n * k < 1 << 20 ? 1 : max(1, min(threads * (noPacking ? 16 : 1), panels))
     let (sa, sb, sc) = (UncheckedSendable(pa), UncheckedSendable(pb), SendablePointer(c))
     let (sr, scb) = (UncheckedSendable(rowBias), UncheckedSendable(columnBias))
     let run: @Sendable (Int) -> Void = { part in
