@@ -247,48 +247,102 @@ size_t ck_gemm_packed_count(size_t rows, size_t depth, size_t width) {
     return (rows + width - 1) / width * width * depth;
 }
 
-/* Rows [r0, r0 + count) of `src`, columns [k0, k0 + kc), into panels of `width`: dst[q][p][i] (panel stride
-   `panel_stride`), zero for rows ≥ `rows`. */
-static void pack_rows_block(const float *src, size_t ld, size_t rows, size_t k0, size_t kc, size_t width, size_t r0,
-                            size_t count, float *dst, size_t panel_stride) {
+/* dst[j · dst_ld + i] = scale · src[i · src_ld + j] for an 8 × 8 block: the attention's transposes between rows of
+   queries, keys or outputs and the panels the kernel reads. `scale` multiplies each element once (bits equal to
+   the scalar loop's on every path). */
+typedef void (*ck_transpose8)(const float *src, size_t src_ld, float *dst, size_t dst_ld, float scale);
+
+static void transpose8_portable(const float *src, size_t src_ld, float *dst, size_t dst_ld, float scale) {
+    for (size_t i = 0; i < 8; i++) {
+        for (size_t j = 0; j < 8; j++) dst[j * dst_ld + i] = scale * src[i * src_ld + j];
+    }
+}
+
+#if CKG_X86
+__attribute__((target("avx2"))) static void transpose8_avx2(const float *src, size_t src_ld, float *dst,
+                                                            size_t dst_ld, float scale) {
+    __m256 f = _mm256_set1_ps(scale);
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + src_ld), r2 = _mm256_loadu_ps(src + 2 * src_ld),
+           r3 = _mm256_loadu_ps(src + 3 * src_ld), r4 = _mm256_loadu_ps(src + 4 * src_ld),
+           r5 = _mm256_loadu_ps(src + 5 * src_ld), r6 = _mm256_loadu_ps(src + 6 * src_ld),
+           r7 = _mm256_loadu_ps(src + 7 * src_ld);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee),
+           u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee),
+           u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee),
+           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    _mm256_storeu_ps(dst, _mm256_mul_ps(f, _mm256_permute2f128_ps(u0, u4, 0x20)));
+    _mm256_storeu_ps(dst + dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u1, u5, 0x20)));
+    _mm256_storeu_ps(dst + 2 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u2, u6, 0x20)));
+    _mm256_storeu_ps(dst + 3 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u3, u7, 0x20)));
+    _mm256_storeu_ps(dst + 4 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u0, u4, 0x31)));
+    _mm256_storeu_ps(dst + 5 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u1, u5, 0x31)));
+    _mm256_storeu_ps(dst + 6 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u2, u6, 0x31)));
+    _mm256_storeu_ps(dst + 7 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u3, u7, 0x31)));
+}
+#endif
+
+static ck_transpose8 transpose8_for(int path) {
+#if CKG_X86
+    if (resolve_path(path) >= CK_GEMM_AVX2) return transpose8_avx2;
+#endif
+    return transpose8_portable;
+}
+
+/* dst[j · dst_ld + i] = scale · src[i · src_ld + j] for i < rows, j < cols, and 0 for rows ≤ i < rows_pad: whole
+   8 × 8 blocks through `t`, the edges element by element. */
+static void transpose_block(ck_transpose8 t, const float *src, size_t src_ld, size_t rows, size_t rows_pad,
+                            size_t cols, float *dst, size_t dst_ld, float scale) {
+    size_t full_rows = rows / 8 * 8, full_cols = cols / 8 * 8;
+    for (size_t i0 = 0; i0 < full_rows; i0 += 8) {
+        for (size_t j0 = 0; j0 < full_cols; j0 += 8) t(src + i0 * src_ld + j0, src_ld, dst + j0 * dst_ld + i0, dst_ld, scale);
+        for (size_t i = i0; i < i0 + 8; i++) {
+            for (size_t j = full_cols; j < cols; j++) dst[j * dst_ld + i] = scale * src[i * src_ld + j];
+        }
+    }
+    for (size_t i = full_rows; i < rows_pad; i++) {
+        for (size_t j = 0; j < cols; j++) dst[j * dst_ld + i] = i < rows ? scale * src[i * src_ld + j] : 0;
+    }
+}
+
+/* Rows [r0, r0 + count) of `src`, columns [k0, k0 + kc), into panels of `width` (a multiple of 8): dst[q][p][i]
+   (panel stride `panel_stride`), zero for rows ≥ `rows`; in 8 × 8 register transposes where the CPU has them. */
+static void pack_rows_block(int path, const float *src, size_t ld, size_t rows, size_t k0, size_t kc, size_t width,
+                            size_t r0, size_t count, float *dst, size_t panel_stride) {
+    ck_transpose8 t = transpose8_for(path);
     size_t panels = (count + width - 1) / width;
     for (size_t q = 0; q < panels; q++) {
-        float *d = dst + q * panel_stride;
-        for (size_t i = 0; i < width; i++) {
-            size_t row = r0 + q * width + i;
-            if (row < rows) {
-                const float *s = src + row * ld + k0;
-                for (size_t p = 0; p < kc; p++) d[p * width + i] = s[p];
-            } else {
-                for (size_t p = 0; p < kc; p++) d[p * width + i] = 0;
-            }
-        }
+        size_t first = r0 + q * width;
+        size_t present = first < rows ? (rows - first < width ? rows - first : width) : 0;
+        const float *s = present > 0 ? src + first * ld + k0 : src;
+        transpose_block(t, s, ld, present, width, kc, dst + q * panel_stride, width, 1);
     }
 }
 
 void ck_gemm_pack_rows(const float *src, size_t ld, size_t rows, size_t depth, size_t width, size_t panel_begin,
                        size_t panel_end, float *dst) {
     if (panel_end <= panel_begin) return;
-    pack_rows_block(src, ld, rows, 0, depth, width, panel_begin * width, (panel_end - panel_begin) * width,
+    pack_rows_block(0, src, ld, rows, 0, depth, width, panel_begin * width, (panel_end - panel_begin) * width,
                     dst + panel_begin * depth * width, depth * width);
 }
 
 void ck_gemm_pack_rows_f16(const uint16_t *src, size_t ld, size_t rows, size_t depth, size_t width,
                            size_t panel_begin, size_t panel_end, float *dst) {
-    enum { CHUNK = 1024 };
-    float wide[CHUNK];
+    /* Eight rows at a time: a chunk of each widened into `wide`, then transposed into the panel like float32. */
+    enum { CHUNK = 512 };
+    float wide[8 * CHUNK];
+    ck_transpose8 t = transpose8_for(0);
     for (size_t q = panel_begin; q < panel_end; q++) {
         float *d = dst + q * depth * width;
-        for (size_t i = 0; i < width; i++) {
-            size_t row = q * width + i;
+        for (size_t g = 0; g < width; g += 8) {
+            size_t first = q * width + g, lanes = width - g < 8 ? width - g : 8;
+            size_t present = first < rows ? (rows - first < lanes ? rows - first : lanes) : 0;
             for (size_t p0 = 0; p0 < depth; p0 += CHUNK) {
                 size_t n = depth - p0 < CHUNK ? depth - p0 : CHUNK;
-                if (row < rows) {
-                    cf16_widen(src + row * ld + p0, wide, n);
-                    for (size_t p = 0; p < n; p++) d[(p0 + p) * width + i] = wide[p];
-                } else {
-                    for (size_t p = 0; p < n; p++) d[(p0 + p) * width + i] = 0;
-                }
+                for (size_t i = 0; i < present; i++) cf16_widen(src + (first + i) * ld + p0, wide + i * CHUNK, n);
+                transpose_block(t, wide, CHUNK, present, lanes, n, d + p0 * width + g, width, 1);
             }
         }
     }
@@ -400,7 +454,7 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
                     ac = a + (ic / MR) * k * MR + pc * MR;
                     a_step = k * MR;
                 } else {
-                    pack_rows_block(a, lda, m, pc, kc, MR, ic, mc, thread_a, kc * MR);
+                    pack_rows_block(path, a, lda, m, pc, kc, MR, ic, mc, thread_a, kc * MR);
                     ac = thread_a;
                     a_step = kc * MR;
                 }
@@ -431,66 +485,6 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
 size_t ck_attention_packed_count(size_t keys, size_t d) { return round_up(keys, MR) * round_up(d, MR); }
-
-/* dst[j · dst_ld + i] = scale · src[i · src_ld + j] for an 8 × 8 block: the attention's transposes between rows of
-   queries, keys or outputs and the panels the kernel reads. `scale` multiplies each element once (bits equal to
-   the scalar loop's on every path). */
-typedef void (*ck_transpose8)(const float *src, size_t src_ld, float *dst, size_t dst_ld, float scale);
-
-static void transpose8_portable(const float *src, size_t src_ld, float *dst, size_t dst_ld, float scale) {
-    for (size_t i = 0; i < 8; i++) {
-        for (size_t j = 0; j < 8; j++) dst[j * dst_ld + i] = scale * src[i * src_ld + j];
-    }
-}
-
-#if CKG_X86
-__attribute__((target("avx2"))) static void transpose8_avx2(const float *src, size_t src_ld, float *dst,
-                                                            size_t dst_ld, float scale) {
-    __m256 f = _mm256_set1_ps(scale);
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + src_ld), r2 = _mm256_loadu_ps(src + 2 * src_ld),
-           r3 = _mm256_loadu_ps(src + 3 * src_ld), r4 = _mm256_loadu_ps(src + 4 * src_ld),
-           r5 = _mm256_loadu_ps(src + 5 * src_ld), r6 = _mm256_loadu_ps(src + 6 * src_ld),
-           r7 = _mm256_loadu_ps(src + 7 * src_ld);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
-           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
-           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee),
-           u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee),
-           u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee),
-           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
-    _mm256_storeu_ps(dst, _mm256_mul_ps(f, _mm256_permute2f128_ps(u0, u4, 0x20)));
-    _mm256_storeu_ps(dst + dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u1, u5, 0x20)));
-    _mm256_storeu_ps(dst + 2 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u2, u6, 0x20)));
-    _mm256_storeu_ps(dst + 3 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u3, u7, 0x20)));
-    _mm256_storeu_ps(dst + 4 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u0, u4, 0x31)));
-    _mm256_storeu_ps(dst + 5 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u1, u5, 0x31)));
-    _mm256_storeu_ps(dst + 6 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u2, u6, 0x31)));
-    _mm256_storeu_ps(dst + 7 * dst_ld, _mm256_mul_ps(f, _mm256_permute2f128_ps(u3, u7, 0x31)));
-}
-#endif
-
-static ck_transpose8 transpose8_for(int path) {
-#if CKG_X86
-    if (resolve_path(path) >= CK_GEMM_AVX2) return transpose8_avx2;
-#endif
-    return transpose8_portable;
-}
-
-/* dst[j · dst_ld + i] = scale · src[i · src_ld + j] for i < rows, j < cols, and 0 for rows ≤ i < rows_pad: whole
-   8 × 8 blocks through `t`, the edges element by element. */
-static void transpose_block(ck_transpose8 t, const float *src, size_t src_ld, size_t rows, size_t rows_pad,
-                            size_t cols, float *dst, size_t dst_ld, float scale) {
-    size_t full_rows = rows / 8 * 8, full_cols = cols / 8 * 8;
-    for (size_t i0 = 0; i0 < full_rows; i0 += 8) {
-        for (size_t j0 = 0; j0 < full_cols; j0 += 8) t(src + i0 * src_ld + j0, src_ld, dst + j0 * dst_ld + i0, dst_ld, scale);
-        for (size_t i = i0; i < i0 + 8; i++) {
-            for (size_t j = full_cols; j < cols; j++) dst[j * dst_ld + i] = scale * src[i * src_ld + j];
-        }
-    }
-    for (size_t i = full_rows; i < rows_pad; i++) {
-        for (size_t j = 0; j < cols; j++) dst[j * dst_ld + i] = i < rows ? scale * src[i * src_ld + j] : 0;
-    }
-}
 
 void ck_attention_pack(int path, const float *k, const float *v, size_t keys, size_t d, size_t stride, float *kp,
                        float *vp) {

@@ -100,6 +100,35 @@ struct PackedGEMMTests {
         }
     }
 
+    /// Every packed element sits where the documented layout puts it, `panel[q][p][i] = w[q·width + i][p]`,
+    /// and the rows that pad a last panel are zero: rows and depths with whole 8×8 blocks and ragged edges
+    /// (the packing transposes whole blocks in registers and the edges element by element).
+    @Test func packedLayoutAndPaddingAreExact() {
+        for (rows, depth) in [(37, 45), (64, 24), (3, 7), (33, 64)] {
+            let w = randomTensor([rows, depth], seed: UInt64(rows * 100 + depth))
+            let values = w.scalars
+            for side in [PackedSide.left, .right] {
+                let p = PackedMatrix(packing: w, side: side)
+                let width = side.width
+                let panels = (rows + width - 1) / width
+                let packed = Array(UnsafeBufferPointer(start: p.base, count: panels * depth * width))
+                var expected = [Float](repeating: 0, count: packed.count)
+                for q in 0..<panels {
+                    for k in 0..<depth {
+                        for i in 0..<width where q * width + i < rows {
+                            expected[(q * depth + k) * width + i] = values[(q * width + i) * depth + k]
+                        }
+                    }
+                }
+                let wrong = zip(packed, expected).enumerated().filter { $0.element.0 != $0.element.1 }
+                #expect(
+                    wrong.isEmpty,
+                    "\(rows)×\(depth), \(side): \(wrong.count) of \(packed.count) wrong, first at \(wrong.first?.offset ?? -1)"
+                )
+            }
+        }
+    }
+
     /// A float16 weight widened straight into packed panels holds exactly its widened values (both sides, rows
     /// and depths that leave partial panels), and a linear layer over it matches BLAS over the widened weight.
     @Test func float16WeightsWidenIntoPackedPanels() throws {
