@@ -228,14 +228,13 @@ int ck_gemm_best_path(void) {
 #endif
 }
 
-/* A requested path (0: the best) as one this CPU runs: the best when it asks for more. */
-static int resolve_path(int path) {
+int ck_gemm_resolve_path(int path) {
     int best = ck_gemm_best_path();
     return path <= 0 || path > best ? best : path;
 }
 
 static ck_kernel kernel_for(int path) {
-    path = resolve_path(path);
+    path = ck_gemm_resolve_path(path);
 #if CKG_X86
     if (path == CK_GEMM_AVX512) return kernel_avx512;
     if (path == CK_GEMM_AVX2) return kernel_avx2;
@@ -286,7 +285,7 @@ __attribute__((target("avx2"))) static void transpose8_avx2(const float *src, si
 
 static ck_transpose8 transpose8_for(int path) {
 #if CKG_X86
-    if (resolve_path(path) >= CK_GEMM_AVX2) return transpose8_avx2;
+    if (ck_gemm_resolve_path(path) >= CK_GEMM_AVX2) return transpose8_avx2;
 #endif
     return transpose8_portable;
 }

@@ -340,14 +340,9 @@ __attribute__((target("avx2,fma"))) static void softmax_columns_avx2(float *s, s
 
 #endif
 
-static int chosen(int path) {
-    int best = ck_gemm_best_path();
-    return path <= 0 || path > best ? best : path;
-}
-
 float ck_exp_shift_sum(int path, float *row, size_t n, float shift) {
 #if CKV_X86
-    switch (chosen(path)) {
+    switch (ck_gemm_resolve_path(path)) {
     case CK_GEMM_AVX512: return exp_shift_sum_avx512(row, n, shift);
     case CK_GEMM_AVX2: return exp_shift_sum_avx2(row, n, shift);
     default: break;
@@ -358,7 +353,7 @@ float ck_exp_shift_sum(int path, float *row, size_t n, float shift) {
 
 float ck_row_max(int path, const float *row, size_t n) {
 #if CKV_X86
-    switch (chosen(path)) {
+    switch (ck_gemm_resolve_path(path)) {
     case CK_GEMM_AVX512: return row_max_avx512(row, n);
     case CK_GEMM_AVX2: return row_max_avx2(row, n);
     default: break;
@@ -369,7 +364,7 @@ float ck_row_max(int path, const float *row, size_t n) {
 
 void ck_sigmoid_gate(int path, float *x, size_t n, float scale) {
 #if CKV_X86
-    switch (chosen(path)) {
+    switch (ck_gemm_resolve_path(path)) {
     case CK_GEMM_AVX512: sigmoid_gate_avx512(x, n, scale); return;
     case CK_GEMM_AVX2: sigmoid_gate_avx2(x, n, scale); return;
     default: break;
@@ -380,7 +375,7 @@ void ck_sigmoid_gate(int path, float *x, size_t n, float scale) {
 
 void ck_geglu(int path, const float *hidden, const float *gate, float *out, size_t n) {
 #if CKV_X86
-    switch (chosen(path)) {
+    switch (ck_gemm_resolve_path(path)) {
     case CK_GEMM_AVX512: geglu_avx512(hidden, gate, out, n); return;
     case CK_GEMM_AVX2: geglu_avx2(hidden, gate, out, n); return;
     default: break;
@@ -392,7 +387,7 @@ void ck_geglu(int path, const float *hidden, const float *gate, float *out, size
 void ck_softmax_columns(int path, float *s, size_t rows, size_t padded_rows, size_t width, float *max, float *sum,
                         float *correction, int first) {
 #if CKV_X86
-    switch (chosen(path)) {
+    switch (ck_gemm_resolve_path(path)) {
     case CK_GEMM_AVX512: softmax_columns_avx512(s, rows, padded_rows, width, max, sum, correction, first); return;
     case CK_GEMM_AVX2: softmax_columns_avx2(s, rows, padded_rows, width, max, sum, correction, first); return;
     default: break;

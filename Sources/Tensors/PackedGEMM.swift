@@ -129,6 +129,9 @@ public enum GEMMPath: Int32, Sendable, CaseIterable {
     /// The fastest path on this CPU.
     public static var best: GEMMPath { GEMMPath(rawValue: ck_gemm_best_path()) ?? .portable }
 
+    /// The path the kernels run when asked for this one: itself, or the best when this CPU lacks it.
+    var resolved: GEMMPath { GEMMPath(rawValue: ck_gemm_resolve_path(rawValue)) ?? .portable }
+
     /// The paths this CPU can run, slowest first.
     public static var available: [GEMMPath] { allCases.filter { $0.rawValue <= best.rawValue } }
 }
@@ -170,8 +173,7 @@ func packedGEMM(
     // 1,024-wide CLIP layer) cut the time the threads spent waiting in a CLIP encode from 4.5% to 2.8% of it
     // (four per thread before). Otherwise each part repacks the operand it does not split, and one part per
     // thread is cheapest.
-    let kernelPath = path.rawValue <= GEMMPath.best.rawValue ? path : GEMMPath.best
-    let noPacking = bPacked != 0 && (aPacked != 0 || kernelPath == .avx512)
+    let noPacking = bPacked != 0 && (aPacked != 0 || path.resolved == .avx512)
     let parts = m * n * k < 1 << 20 ? 1 : max(1, min(threads * (noPacking ? 16 : 1), panels))
     let (sa, sb, sc) = (UncheckedSendable(pa), UncheckedSendable(pb), SendablePointer(c))
     let (sr, scb) = (UncheckedSendable(rowBias), UncheckedSendable(columnBias))

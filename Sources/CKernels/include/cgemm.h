@@ -33,6 +33,9 @@ enum { CK_GEMM_PORTABLE = 1, CK_GEMM_AVX2 = 2, CK_GEMM_AVX512 = 3 };
 /* The fastest path this CPU runs (CK_GEMM_AVX512, CK_GEMM_AVX2 or CK_GEMM_PORTABLE). */
 int ck_gemm_best_path(void);
 
+/* A requested path (0: the best) as one this CPU runs: the best when it asks for more. */
+int ck_gemm_resolve_path(int path);
+
 /* Floats a packed matrix of `rows` × `depth` takes with panels `width` rows wide. */
 size_t ck_gemm_packed_count(size_t rows, size_t depth, size_t width);
 
