@@ -246,9 +246,10 @@ size_t ck_gemm_packed_count(size_t rows, size_t depth, size_t width) {
     return (rows + width - 1) / width * width * depth;
 }
 
-/* dst[j · dst_ld + i] = scale · src[i · src_ld + j] for an 8 × 8 block: the attention's transposes between rows of
-   queries, keys or outputs and the panels the kernel reads. `scale` multiplies each element once (bits equal to
-   the scalar loop's on every path). */
+/* dst[j · dst_ld + i] = scale · src[i · src_ld + j] for an 8 × 8 block: packing rows into GEMM panels, and the
+   attention's transposes between rows of queries, keys or outputs and the panels the kernel reads. `scale`
+   multiplies each element once (bits equal to the scalar loop's on every path; at 1 every value but a signalling
+   NaN is copied exactly). */
 typedef void (*ck_transpose8)(const float *src, size_t src_ld, float *dst, size_t dst_ld, float scale);
 
 static void transpose8_portable(const float *src, size_t src_ld, float *dst, size_t dst_ld, float scale) {
@@ -306,8 +307,8 @@ static void transpose_block(ck_transpose8 t, const float *src, size_t src_ld, si
     }
 }
 
-/* Rows [r0, r0 + count) of `src`, columns [k0, k0 + kc), into panels of `width` (a multiple of 8): dst[q][p][i]
-   (panel stride `panel_stride`), zero for rows ≥ `rows`; in 8 × 8 register transposes where the CPU has them. */
+/* Rows [r0, r0 + count) of `src`, columns [k0, k0 + kc), into panels of `width`: dst[q][p][i] (panel stride
+   `panel_stride`), zero for rows ≥ `rows`; whole 8 × 8 blocks in register transposes where the CPU has them. */
 static void pack_rows_block(int path, const float *src, size_t ld, size_t rows, size_t k0, size_t kc, size_t width,
                             size_t r0, size_t count, float *dst, size_t panel_stride) {
     ck_transpose8 t = transpose8_for(path);
@@ -488,12 +489,8 @@ size_t ck_attention_packed_count(size_t keys, size_t d) { return round_up(keys, 
 void ck_attention_pack(int path, const float *k, const float *v, size_t keys, size_t d, size_t stride, float *kp,
                        float *vp) {
     size_t keys_pad = round_up(keys, MR);
-    ck_transpose8 t = transpose8_for(path);
-    /* K: each panel of MR keys transposed into [d][MR]. */
-    for (size_t r0 = 0; r0 < keys_pad; r0 += MR) {
-        size_t rows = keys - r0 < MR ? keys - r0 : MR;
-        transpose_block(t, k + r0 * stride, stride, rows, MR, d, kp + r0 * d, MR, 1);
-    }
+    /* K: packed like a GEMM operand, each panel of MR keys transposed into [d][MR]. */
+    pack_rows_block(path, k, stride, keys, 0, d, MR, 0, keys_pad, kp, d * MR);
     pack_columns(v, stride, 0, keys, keys_pad, 0, d, MR, vp);
 }
 
