@@ -297,7 +297,8 @@ static void transpose_block(ck_transpose8 t, const float *src, size_t src_ld, si
                             size_t cols, float *dst, size_t dst_ld, float scale) {
     size_t full_rows = rows / 8 * 8, full_cols = cols / 8 * 8;
     for (size_t i0 = 0; i0 < full_rows; i0 += 8) {
-        for (size_t j0 = 0; j0 < full_cols; j0 += 8) t(src + i0 * src_ld + j0, src_ld, dst + j0 * dst_ld + i0, dst_ld, scale);
+        for (size_t j0 = 0; j0 < full_cols; j0 += 8)
+            t(src + i0 * src_ld + j0, src_ld, dst + j0 * dst_ld + i0, dst_ld, scale);
         for (size_t i = i0; i < i0 + 8; i++) {
             for (size_t j = full_cols; j < cols; j++) dst[j * dst_ld + i] = scale * src[i * src_ld + j];
         }
@@ -305,6 +306,11 @@ static void transpose_block(ck_transpose8 t, const float *src, size_t src_ld, si
     for (size_t i = full_rows; i < rows_pad; i++) {
         for (size_t j = 0; j < cols; j++) dst[j * dst_ld + i] = i < rows ? scale * src[i * src_ld + j] : 0;
     }
+}
+
+/* How many of the `limit` rows starting at `first` exist in a matrix of `rows` rows. */
+static size_t rows_present(size_t first, size_t rows, size_t limit) {
+    return first >= rows ? 0 : rows - first < limit ? rows - first : limit;
 }
 
 /* Rows [r0, r0 + count) of `src`, columns [k0, k0 + kc), into panels of `width`: dst[q][p][i] (panel stride
@@ -315,7 +321,7 @@ static void pack_rows_block(int path, const float *src, size_t ld, size_t rows, 
     size_t panels = (count + width - 1) / width;
     for (size_t q = 0; q < panels; q++) {
         size_t first = r0 + q * width;
-        size_t present = first < rows ? (rows - first < width ? rows - first : width) : 0;
+        size_t present = rows_present(first, rows, width);
         const float *s = present > 0 ? src + first * ld + k0 : src;
         transpose_block(t, s, ld, present, width, kc, dst + q * panel_stride, width, 1);
     }
@@ -338,7 +344,7 @@ void ck_gemm_pack_rows_f16(const uint16_t *src, size_t ld, size_t rows, size_t d
         float *d = dst + q * depth * width;
         for (size_t g = 0; g < width; g += 8) {
             size_t first = q * width + g, lanes = width - g < 8 ? width - g : 8;
-            size_t present = first < rows ? (rows - first < lanes ? rows - first : lanes) : 0;
+            size_t present = rows_present(first, rows, lanes);
             for (size_t p0 = 0; p0 < depth; p0 += CHUNK) {
                 size_t n = depth - p0 < CHUNK ? depth - p0 : CHUNK;
                 for (size_t i = 0; i < present; i++) cf16_widen(src + (first + i) * ld + p0, wide + i * CHUNK, n);
@@ -505,12 +511,6 @@ size_t ck_attention_workspace_count(size_t d) {
 #define CKG_CLONES
 #endif
 
-/* qt[p][j] = scale · q[j][p] for the `rows` queries, 0 in the panel's other columns. */
-static void load_queries(ck_transpose8 t, const float *q, size_t rows, size_t q_stride, size_t d, float scale,
-                         float *qt) {
-    transpose_block(t, q, q_stride, rows, NR, d, qt, NR, scale);
-}
-
 /* Each of the `d` rows of `ot` times correction[j] in column j. */
 CKG_CLONES static void scale_columns(float *ot, size_t d, const float *correction) {
     for (size_t p = 0; p < d; p++) {
@@ -538,7 +538,8 @@ void ck_attention_queries(int path, size_t keys, size_t d, const float *kp, cons
     float *ot = s + (size_t)ATTN_KB * NR;                                /* [d_pad][NR]: Oᵀ */
     float *max = ot + d_pad * NR, *sum = max + NR, *correction = sum + NR;
     ck_transpose8 t = transpose8_for(path);
-    load_queries(t, q, rows, q_stride, d, scale, qt);
+    /* qt[p][j] = scale · q[j][p] for the `rows` queries, 0 in the panel's other columns. */
+    transpose_block(t, q, q_stride, rows, NR, d, qt, NR, scale);
     memset(ot, 0, d_pad * NR * sizeof(float));
     ck_kernel kernel = kernel_for(path);
     size_t blocks = (keys + ATTN_KB - 1) / ATTN_KB;
