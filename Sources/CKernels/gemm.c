@@ -28,15 +28,16 @@
 #define NC 512
 #endif
 
-/* One register tile: C[0..mr) × [0..nr) of the tile at `c` (= acc, or += acc when `add`), plus rb[i] and cb[j]
-   when given, from `kc` steps of an A micro-panel (MR floats per step) and a B micro-panel (NR per step). */
-typedef void (*ck_kernel)(size_t kc, const float *a, const float *b, float *c, size_t ldc, int add, size_t mr,
-                          size_t nr, const float *rb, const float *cb);
+/* One register tile: C[0..mr) × [0..nr) of the tile at `c` = acc, or src + acc when `src` is given (a tile with
+   the same leading dimension: `c` itself to accumulate, or another matrix such as a residual), plus rb[i] and
+   cb[j] when given, from `kc` steps of an A micro-panel (MR floats per step) and a B micro-panel (NR per step). */
+typedef void (*ck_kernel)(size_t kc, const float *a, const float *b, float *c, size_t ldc, const float *src,
+                          size_t mr, size_t nr, const float *rb, const float *cb);
 
 /* ---- Portable kernel ---- */
 
-static void kernel_portable(size_t kc, const float *a, const float *b, float *c, size_t ldc, int add, size_t mr,
-                            size_t nr, const float *rb, const float *cb) {
+static void kernel_portable(size_t kc, const float *a, const float *b, float *c, size_t ldc, const float *src,
+                            size_t mr, size_t nr, const float *rb, const float *cb) {
     float acc[MR][NR];
     memset(acc, 0, sizeof acc);
     for (size_t p = 0; p < kc; p++) {
@@ -53,7 +54,7 @@ static void kernel_portable(size_t kc, const float *a, const float *b, float *c,
             float v = acc[i][j];
             if (cb) v += cb[j];
             if (rb) v += rb[i];
-            ci[j] = add ? ci[j] + v : v;
+            ci[j] = src ? src[i * ldc + j] + v : v;
         }
     }
 }
@@ -63,7 +64,7 @@ static void kernel_portable(size_t kc, const float *a, const float *b, float *c,
 /* ---- AVX2 + FMA: the 8×32 tile as four 4×16 tiles (8 accumulators, 2 B vectors, 1 broadcast) ---- */
 
 __attribute__((target("avx2,fma"))) static void kernel_avx2_4x16(size_t kc, const float *a, const float *b, float *c,
-                                                                  size_t ldc, int add, size_t mr, size_t nr,
+                                                                  size_t ldc, const float *src, size_t mr, size_t nr,
                                                                   const float *rb, const float *cb) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     for (size_t p = 0; p < kc; p++) {
@@ -98,30 +99,31 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2_4x16(size_t kc, cons
             v1 = _mm256_add_ps(v1, r);
         }
         float *ci = c + i * ldc;
+        const float *si = src ? src + i * ldc : NULL;
         if (nr == 16) {
-            if (add) {
-                v0 = _mm256_add_ps(_mm256_loadu_ps(ci), v0);
-                v1 = _mm256_add_ps(_mm256_loadu_ps(ci + 8), v1);
+            if (si) {
+                v0 = _mm256_add_ps(_mm256_loadu_ps(si), v0);
+                v1 = _mm256_add_ps(_mm256_loadu_ps(si + 8), v1);
             }
             _mm256_storeu_ps(ci, v0);
             _mm256_storeu_ps(ci + 8, v1);
         } else {
             _mm256_storeu_ps(tile[i], v0);
             _mm256_storeu_ps(tile[i] + 8, v1);
-            for (size_t j = 0; j < nr; j++) ci[j] = add ? ci[j] + tile[i][j] : tile[i][j];
+            for (size_t j = 0; j < nr; j++) ci[j] = si ? si[j] + tile[i][j] : tile[i][j];
         }
     }
 }
 
 __attribute__((target("avx2,fma"))) static void kernel_avx2(size_t kc, const float *a, const float *b, float *c,
-                                                             size_t ldc, int add, size_t mr, size_t nr,
+                                                             size_t ldc, const float *src, size_t mr, size_t nr,
                                                              const float *rb, const float *cb) {
     for (size_t i0 = 0; i0 < mr; i0 += 4) {
         size_t rows = mr - i0 < 4 ? mr - i0 : 4;
         for (size_t j0 = 0; j0 < nr; j0 += 16) {
             size_t cols = nr - j0 < 16 ? nr - j0 : 16;
-            kernel_avx2_4x16(kc, a + i0, b + j0, c + i0 * ldc + j0, ldc, add, rows, cols, rb ? rb + i0 : NULL,
-                             cb ? cb + j0 : NULL);
+            kernel_avx2_4x16(kc, a + i0, b + j0, c + i0 * ldc + j0, ldc, src ? src + i0 * ldc + j0 : NULL, rows,
+                             cols, rb ? rb + i0 : NULL, cb ? cb + j0 : NULL);
         }
     }
 }
@@ -144,9 +146,10 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(size_t kc, const flo
             v1 = _mm512_add_ps(v1, r);                                                                                \
         }                                                                                                             \
         float *ci = c + (size_t)(i) * ldc;                                                                            \
-        if (add) {                                                                                                    \
-            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), v0);                                                    \
-            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), v1);                                               \
+        if (src) {                                                                                                    \
+            const float *si = src + (size_t)(i) * ldc;                                                                \
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, si), v0);                                                    \
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, si + 16), v1);                                               \
         }                                                                                                             \
         _mm512_mask_storeu_ps(ci, m0, v0);                                                                            \
         _mm512_mask_storeu_ps(ci + 16, m1, v1);                                                                       \
@@ -157,8 +160,8 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(size_t kc, const flo
    rows are computed (a constant at each call site, so each count gets its own code): a last panel of 1 row
    costs 1/8 of a full one. */
 __attribute__((target("avx512f,fma"), always_inline)) static inline void
-tile_avx512(size_t kc, const float *a, size_t a_row, size_t a_step, const float *b, float *c, size_t ldc, int add,
-            size_t mr, size_t nr, const float *rb, const float *cb, const size_t active) {
+tile_avx512(size_t kc, const float *a, size_t a_row, size_t a_step, const float *b, float *c, size_t ldc,
+            const float *src, size_t mr, size_t nr, const float *rb, const float *cb, const size_t active) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     for (size_t p = 0; p < kc; p++) {
@@ -191,9 +194,9 @@ tile_avx512(size_t kc, const float *a, size_t a_row, size_t a_step, const float 
     }
 
 __attribute__((target("avx512f,fma"))) static void kernel_avx512(size_t kc, const float *a, const float *b,
-                                                                  float *c, size_t ldc, int add, size_t mr,
+                                                                  float *c, size_t ldc, const float *src, size_t mr,
                                                                   size_t nr, const float *rb, const float *cb) {
-#define CKG_PACKED(rows) tile_avx512(kc, a, 1, MR, b, c, ldc, add, mr, nr, rb, cb, rows)
+#define CKG_PACKED(rows) tile_avx512(kc, a, 1, MR, b, c, ldc, src, mr, nr, rb, cb, rows)
     CKG_BY_ROWS(CKG_PACKED)
 #undef CKG_PACKED
 }
@@ -201,9 +204,9 @@ __attribute__((target("avx512f,fma"))) static void kernel_avx512(size_t kc, cons
 /* The first mr (≤ 8) rows of a plain A with leading dimension lda, read in place. */
 __attribute__((target("avx512f,fma"))) static void kernel_avx512_rows(size_t kc, const float *a, size_t lda,
                                                                        const float *b, float *c, size_t ldc,
-                                                                       int add, size_t mr, size_t nr,
+                                                                       const float *src, size_t mr, size_t nr,
                                                                        const float *rb, const float *cb) {
-#define CKG_PLAIN(rows) tile_avx512(kc, a, lda, 1, b, c, ldc, add, mr, nr, rb, cb, rows)
+#define CKG_PLAIN(rows) tile_avx512(kc, a, lda, 1, b, c, ldc, src, mr, nr, rb, cb, rows)
     CKG_BY_ROWS(CKG_PLAIN)
 #undef CKG_PLAIN
 }
@@ -396,7 +399,7 @@ static void gate_tile(int path, float *c, size_t ldc, size_t rows, size_t cols, 
 size_t ck_gemm_workspace_count(void) { return (size_t)MC * KC + (size_t)NC * KC + 16; }
 
 void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda, int a_packed, const float *b,
-              size_t ldb, int b_packed, float *c, size_t ldc, int accumulate, const float *row_bias,
+              size_t ldb, int b_packed, float *c, size_t ldc, const float *addend, const float *row_bias,
               const float *col_bias, float gate, size_t m_begin, size_t m_end, size_t n_begin, size_t n_end,
               float *workspace) {
     if (m_end > m) m_end = m;
@@ -406,7 +409,7 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
         for (size_t i = m_begin; i < m_end; i++) {
             for (size_t j = n_begin; j < n_end; j++) {
                 float v = (row_bias ? row_bias[i] : 0) + (col_bias ? col_bias[j] : 0);
-                c[i * ldc + j] = accumulate ? c[i * ldc + j] + v : v;
+                c[i * ldc + j] = addend ? addend[i * ldc + j] + v : v;
             }
             if (gate != 0) ck_sigmoid_gate(path, c + i * ldc + n_begin, n_end - n_begin, gate);
         }
@@ -422,7 +425,6 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
         size_t nc = n_end - jc < NC ? n_end - jc : NC;
         for (size_t pc = 0; pc < k; pc += kc_even) {
             size_t kc = k - pc < kc_even ? k - pc : kc_even;
-            int add = accumulate || pc > 0;
             int last = pc + kc >= k;
             const float *bc;
             size_t b_step;
@@ -448,8 +450,10 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
                         for (size_t jr = 0; jr < nc; jr += NR) {
                             size_t nr = nc - jr < NR ? nc - jr : NR;
                             const float *cb = (pc == 0 && col_bias) ? col_bias + jc + jr : NULL;
-                            float *ct = c + (ic + ir) * ldc + jc + jr;
-                            kernel_avx512_rows(kc, rows, lda, bc + (jr / NR) * b_step, ct, ldc, add, mr, nr, rb, cb);
+                            size_t at = (ic + ir) * ldc + jc + jr;
+                            const float *src = pc > 0 ? c + at : addend ? addend + at : NULL;
+                            float *ct = c + at;
+                            kernel_avx512_rows(kc, rows, lda, bc + (jr / NR) * b_step, ct, ldc, src, mr, nr, rb, cb);
                             if (last && gate != 0) gate_tile(path, ct, ldc, mr, nr, gate);
                         }
                     }
@@ -470,8 +474,10 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
                     for (size_t jr = 0; jr < nc; jr += NR) {
                         size_t nr = nc - jr < NR ? nc - jr : NR;
                         const float *cb = (pc == 0 && col_bias) ? col_bias + jc + jr : NULL;
-                        float *ct = c + (ic + ir) * ldc + jc + jr;
-                        kernel(kc, ac + (ir / MR) * a_step, bc + (jr / NR) * b_step, ct, ldc, add, mr, nr, rb, cb);
+                        size_t at = (ic + ir) * ldc + jc + jr;
+                        const float *src = pc > 0 ? c + at : addend ? addend + at : NULL;
+                        float *ct = c + at;
+                        kernel(kc, ac + (ir / MR) * a_step, bc + (jr / NR) * b_step, ct, ldc, src, mr, nr, rb, cb);
                         if (last && gate != 0) gate_tile(path, ct, ldc, mr, nr, gate);
                     }
                 }
@@ -540,7 +546,6 @@ void ck_attention_queries(int path, size_t keys, size_t d, const float *kp, cons
     ck_transpose8 t = transpose8_for(path);
     /* qt[p][j] = scale · q[j][p] for the `rows` queries, 0 in the panel's other columns. */
     transpose_block(t, q, q_stride, rows, NR, d, qt, NR, scale);
-    memset(ot, 0, d_pad * NR * sizeof(float));
     ck_kernel kernel = kernel_for(path);
     size_t blocks = (keys + ATTN_KB - 1) / ATTN_KB;
     size_t block = round_up((keys + blocks - 1) / blocks, MR);
@@ -548,7 +553,7 @@ void ck_attention_queries(int path, size_t keys, size_t d, const float *kp, cons
         size_t kb = keys - k0 < block ? keys - k0 : block;
         size_t kb_pad = round_up(kb, MR);
         /* Sᵀ = K · (scale · Qᵀ), eight keys per register tile. */
-        for (size_t r = 0; r < kb_pad; r += MR) kernel(d, kp + (k0 + r) * d, qt, s + r * NR, NR, 0, MR, NR, NULL, NULL);
+        for (size_t r = 0; r < kb_pad; r += MR) kernel(d, kp + (k0 + r) * d, qt, s + r * NR, NR, NULL, MR, NR, NULL, NULL);
         ck_softmax_columns(path, s, kb, kb_pad, NR, max, sum, correction, k0 == 0);
         if (k0 > 0) {
             /* Earlier blocks were weighted by e^(x − old max): bring them to the new one. */
@@ -556,7 +561,8 @@ void ck_attention_queries(int path, size_t keys, size_t d, const float *kp, cons
         }
         /* Oᵀ += Vᵀ · Pᵀ, eight head dimensions per register tile. */
         for (size_t p = 0; p < d_pad; p += MR) {
-            kernel(kb_pad, vp + p * keys_pad + k0 * MR, s, ot + p * NR, NR, 1, MR, NR, NULL, NULL);
+            float *tile = ot + p * NR;
+            kernel(kb_pad, vp + p * keys_pad + k0 * MR, s, tile, NR, k0 > 0 ? tile : NULL, MR, NR, NULL, NULL);
         }
     }
     store_outputs(t, ot, d, sum, rows, out, out_stride);

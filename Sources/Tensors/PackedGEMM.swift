@@ -144,14 +144,15 @@ enum GEMMOperand {
     case panels(UnsafePointer<Float>)
 }
 
-/// `C[m×n] = (accumulate ? C : 0) + rowBias[i] + columnBias[j] + A[m×k] · B[k×n]`, then, for a nonzero `gate`,
+/// `C[m×n] = addend + rowBias[i] + columnBias[j] + A[m×k] · B[k×n]`, then, for a nonzero `gate`,
 /// `C·sigmoid(gate·C)` (SiLU at 1, quick GELU at 1.702) as each tile is stored; split over the kernel threads.
 /// A packed `a` must be a `.left` matrix of `m` rows and depth `k`; a packed `b` a `.right` one of `n` rows and
-/// depth `k`. Work is split along the rows or the columns, whichever leaves the busiest thread the
-/// fewest 8×32 register tiles.
+/// depth `k`. The addend, when given, is an `m×n` matrix with leading dimension `ldc`: `c` itself to accumulate,
+/// or another (a residual, read as each tile is stored instead of copied into `c` first). Work is split along the
+/// rows or the columns, whichever leaves the busiest thread the fewest 8×32 register tiles.
 func packedGEMM(
     m: Int, n: Int, k: Int, a: GEMMOperand, b: GEMMOperand, c: UnsafeMutablePointer<Float>, ldc: Int,
-    accumulate: Bool = false, rowBias: UnsafePointer<Float>? = nil, columnBias: UnsafePointer<Float>? = nil,
+    addend: UnsafePointer<Float>? = nil, rowBias: UnsafePointer<Float>? = nil, columnBias: UnsafePointer<Float>? = nil,
     gate: Float = 0, path: GEMMPath = .best, threads: Int = kernelThreadCount
 ) {
     guard m > 0, n > 0 else { return }
@@ -176,7 +177,7 @@ func packedGEMM(
     let noPacking = bPacked != 0 && (aPacked != 0 || path.resolved == .avx512)
     let parts = m * n * k < 1 << 20 ? 1 : max(1, min(threads * (noPacking ? 16 : 1), panels))
     let (sa, sb, sc) = (UncheckedSendable(pa), UncheckedSendable(pb), SendablePointer(c))
-    let (sr, scb) = (UncheckedSendable(rowBias), UncheckedSendable(columnBias))
+    let (sr, scb, sd) = (UncheckedSendable(rowBias), UncheckedSendable(columnBias), UncheckedSendable(addend))
     let run: @Sendable (Int) -> Void = { part in
         let lo = panels * part / parts
         let hi = panels * (part + 1) / parts
@@ -186,7 +187,7 @@ func packedGEMM(
         ScratchPool.shared.with(Int(ck_gemm_workspace_count())) { workspace in
             ck_sgemm(
                 path.rawValue, m, n, k, sa.value, lda, aPacked, sb.value, ldb, bPacked, sc.base, ldc,
-                accumulate ? 1 : 0, sr.value, scb.value, gate, m0, m1, n0, n1, workspace)
+                sd.value, sr.value, scb.value, gate, m0, m1, n0, n1, workspace)
         }
     }
     parallelFor(parts, threads: threads, run)
@@ -249,9 +250,10 @@ func linear(_ x: Tensor, _ weight: LayerWeight, bias: Tensor?, gate: Float? = ni
     }
     let rows = x.count / max(inFeatures, 1)
     FLOPCounter.add(2 * rows * outFeatures * inFeatures)
-    // The output starts as the residual (copied unless this is its last reference; the GEMM then accumulates
-    // onto it), or uninitialized.
-    var out = residual ?? Tensor(uninitialized: outShape)
+    // Over a plain weight the output starts as the residual (a copy unless this is its last reference) and BLAS
+    // accumulates onto it; our GEMM reads the residual as it stores each tile, so no copy is made.
+    var out = Tensor(uninitialized: outShape)
+    if case .plain = weight, let residual { out = residual }
     out.withUnsafeMutableBufferPointer { po in
         guard let po = po.baseAddress else { return }
         x.withUnsafeBufferPointer { px in
@@ -278,10 +280,11 @@ func linear(_ x: Tensor, _ weight: LayerWeight, bias: Tensor?, gate: Float? = ni
                 if let gate { sigmoidGateInParallel(po, count: rows * outFeatures, scale: gate) }
             case .packed(let w):
                 withOptionalPointer(bias) { pb in
-                    packedGEMM(
-                        m: rows, n: outFeatures, k: inFeatures, a: .plain(px.baseAddress!, ld: inFeatures),
-                        b: .packed(w), c: po, ldc: outFeatures, accumulate: residual != nil, columnBias: pb,
-                        gate: gate ?? 0)
+                    withOptionalPointer(residual) { pr in
+                        packedGEMM(
+                            m: rows, n: outFeatures, k: inFeatures, a: .plain(px.baseAddress!, ld: inFeatures),
+                            b: .packed(w), c: po, ldc: outFeatures, addend: pr, columnBias: pb, gate: gate ?? 0)
+                    }
                 }
             }
         }

@@ -13,6 +13,9 @@ import Testing
 /// at most a few hundred terms per depth block stays well inside it); the layers over packed weights are checked
 /// against the BLAS ones within 1e-5 of the largest output.
 struct PackedGEMMTests {
+    /// What the product is added to: nothing, C itself (accumulating), or another matrix read as tiles are stored.
+    enum Addend: CaseIterable { case none, c, other }
+
     /// Shapes around the 8×32 register tile, the 384-deep blocks and the 512-column blocks.
     static let shapes: [(Int, Int, Int)] = [
         (1, 1, 1), (7, 33, 5), (8, 32, 384), (9, 65, 385), (17, 545, 40), (257, 100, 769), (40, 31, 1),
@@ -31,25 +34,33 @@ struct PackedGEMMTests {
             let (av, bv, btv) = (a.scalars, b.scalars, bT.scalars)
             for aPacked in [false, true] {
                 for bPacked in [false, true] {
-                    for accumulate in [false, true] {
+                    for addend in Addend.allCases {
+                        let accumulate = addend != .none
                         let withBias = accumulate != aPacked
                         // B's elements: from bTᵀ when packed (as a linear weight), from b otherwise.
                         func bElement(_ p: Int, _ j: Int) -> Float { bPacked ? btv[j * k + p] : bv[p * n + j] }
                         let packedA = PackedMatrix(packing: a, side: .left)
                         let packedB = PackedMatrix(packing: bT, side: .right)
-                        var out = start
+                        // Accumulating onto C, or C = another matrix (`start`, read in place) + the product.
+                        var out = addend == .other ? randomTensor([m, n], seed: seed + 7) : start
                         out.withUnsafeMutableBufferPointer { po in
-                            a.withUnsafeBufferPointer { pa in
-                                b.withUnsafeBufferPointer { pb in
-                                    rowBias.withUnsafeBufferPointer { prb in
-                                        columnBias.withUnsafeBufferPointer { pcb in
-                                            packedGEMM(
-                                                m: m, n: n, k: k,
-                                                a: aPacked ? .packed(packedA) : .plain(pa.baseAddress!, ld: k),
-                                                b: bPacked ? .packed(packedB) : .plain(pb.baseAddress!, ld: n),
-                                                c: po.baseAddress!, ldc: n, accumulate: accumulate,
-                                                rowBias: withBias ? prb.baseAddress : nil,
-                                                columnBias: withBias ? pcb.baseAddress : nil, path: path, threads: 3)
+                            start.withUnsafeBufferPointer { pstart in
+                                let ps = pstart.baseAddress!
+                                a.withUnsafeBufferPointer { pa in
+                                    b.withUnsafeBufferPointer { pb in
+                                        rowBias.withUnsafeBufferPointer { prb in
+                                            columnBias.withUnsafeBufferPointer { pcb in
+                                                packedGEMM(
+                                                    m: m, n: n, k: k,
+                                                    a: aPacked ? .packed(packedA) : .plain(pa.baseAddress!, ld: k),
+                                                    b: bPacked ? .packed(packedB) : .plain(pb.baseAddress!, ld: n),
+                                                    c: po.baseAddress!, ldc: n,
+                                                    addend: addend == .none
+                                                        ? nil : addend == .c ? UnsafePointer(po.baseAddress!) : ps,
+                                                    rowBias: withBias ? prb.baseAddress : nil,
+                                                    columnBias: withBias ? pcb.baseAddress : nil, path: path, threads: 3
+                                                )
+                                            }
                                         }
                                     }
                                 }
@@ -81,7 +92,7 @@ struct PackedGEMMTests {
                         }
                         #expect(
                             worst <= 1e-6,
-                            "\(path) m=\(m) n=\(n) k=\(k) A packed \(aPacked) B packed \(bPacked) accumulate \(accumulate): \(worst)"
+                            "\(path) m=\(m) n=\(n) k=\(k) A packed \(aPacked) B packed \(bPacked) addend \(addend): \(worst)"
                         )
                     }
                 }
@@ -197,7 +208,8 @@ struct PackedGEMMTests {
                             bias.withUnsafeBufferPointer { pb in
                                 packedGEMM(
                                     m: rows, n: outF, k: inF, a: .plain(px.baseAddress!, ld: inF),
-                                    b: .packed(packed), c: po.baseAddress!, ldc: outF, accumulate: true,
+                                    b: .packed(packed), c: po.baseAddress!, ldc: outF,
+                                    addend: UnsafePointer(po.baseAddress!),
                                     columnBias: pb.baseAddress, gate: g, path: path, threads: 2)
                             }
                         }

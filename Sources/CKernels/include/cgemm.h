@@ -59,17 +59,19 @@ size_t ck_gemm_workspace_count(void);
 
 /*
  * Computes the block rows [m_begin, m_end) × columns [n_begin, n_end) of
- *   C = (accumulate ? C : 0) + row_bias[i] + col_bias[j] + A · B
- * (either bias may be NULL), then, when `gate` is not 0, C = C·sigmoid(gate·C) (`ck_sigmoid_gate`: SiLU at 1,
- * quick GELU at 1.702) on each register tile as its last depth block is stored. A is packed (`a_packed`, panels of CK_GEMM_MR, lda unused) or row-major with
- * leading dimension lda; B is packed (`b_packed`, panels of CK_GEMM_NR, ldb unused) or row-major [K, N] with
- * leading dimension ldb. m_begin must be a multiple of CK_GEMM_MR and n_begin of CK_GEMM_NR. `workspace` holds
+ *   C = addend + row_bias[i] + col_bias[j] + A · B
+ * (the addend or either bias may be NULL; an addend is a matrix with leading dimension ldc: C itself to
+ * accumulate, or another, such as a residual, which spares copying it into C first), then, when `gate` is not 0,
+ * C = C·sigmoid(gate·C) (`ck_sigmoid_gate`: SiLU at 1, quick GELU at 1.702) on each register tile as its last
+ * depth block is stored. A is packed (`a_packed`, panels of CK_GEMM_MR, lda unused) or row-major with leading
+ * dimension lda; B is packed (`b_packed`, panels of CK_GEMM_NR, ldb unused) or row-major [K, N] with leading
+ * dimension ldb. m_begin must be a multiple of CK_GEMM_MR and n_begin of CK_GEMM_NR. `workspace` holds
  * `ck_gemm_workspace_count()` floats for the operands packed on the fly; disjoint blocks may run concurrently,
  * each with its own workspace. `path` is one of the CK_GEMM_* paths, at most `ck_gemm_best_path()`; 0 picks the
  * best.
  */
 void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda, int a_packed, const float *b,
-              size_t ldb, int b_packed, float *c, size_t ldc, int accumulate, const float *row_bias,
+              size_t ldb, int b_packed, float *c, size_t ldc, const float *addend, const float *row_bias,
               const float *col_bias, float gate, size_t m_begin, size_t m_end, size_t n_begin, size_t n_end,
               float *workspace);
 
