@@ -553,7 +553,9 @@ void ck_attention_queries(int path, size_t keys, size_t d, const float *kp, cons
         size_t kb = keys - k0 < block ? keys - k0 : block;
         size_t kb_pad = round_up(kb, MR);
         /* Sᵀ = K · (scale · Qᵀ), eight keys per register tile. */
-        for (size_t r = 0; r < kb_pad; r += MR) kernel(d, kp + (k0 + r) * d, qt, s + r * NR, NR, NULL, MR, NR, NULL, NULL);
+        for (size_t r = 0; r < kb_pad; r += MR) {
+            kernel(d, kp + (k0 + r) * d, qt, s + r * NR, NR, NULL, MR, NR, NULL, NULL);
+        }
         ck_softmax_columns(path, s, kb, kb_pad, NR, max, sum, correction, k0 == 0);
         if (k0 > 0) {
             /* Earlier blocks were weighted by e^(x − old max): bring them to the new one. */
