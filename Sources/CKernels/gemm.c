@@ -396,6 +396,12 @@ static void gate_tile(int path, float *c, size_t ldc, size_t rows, size_t cols, 
     for (size_t i = 0; i < rows; i++) ck_sigmoid_gate(path, c + i * ldc, cols, gate);
 }
 
+/* What the tile of C at offset `at` adds its product to: the partial sums already there after the first depth
+   block, else the addend (NULL: nothing). */
+static const float *tile_source(const float *c, const float *addend, size_t at, size_t pc) {
+    return pc > 0 ? c + at : addend ? addend + at : NULL;
+}
+
 size_t ck_gemm_workspace_count(void) { return (size_t)MC * KC + (size_t)NC * KC + 16; }
 
 void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda, int a_packed, const float *b,
@@ -451,9 +457,9 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
                             size_t nr = nc - jr < NR ? nc - jr : NR;
                             const float *cb = (pc == 0 && col_bias) ? col_bias + jc + jr : NULL;
                             size_t at = (ic + ir) * ldc + jc + jr;
-                            const float *src = pc > 0 ? c + at : addend ? addend + at : NULL;
                             float *ct = c + at;
-                            kernel_avx512_rows(kc, rows, lda, bc + (jr / NR) * b_step, ct, ldc, src, mr, nr, rb, cb);
+                            kernel_avx512_rows(kc, rows, lda, bc + (jr / NR) * b_step, ct, ldc,
+                                               tile_source(c, addend, at, pc), mr, nr, rb, cb);
                             if (last && gate != 0) gate_tile(path, ct, ldc, mr, nr, gate);
                         }
                     }
@@ -475,9 +481,9 @@ void ck_sgemm(int path, size_t m, size_t n, size_t k, const float *a, size_t lda
                         size_t nr = nc - jr < NR ? nc - jr : NR;
                         const float *cb = (pc == 0 && col_bias) ? col_bias + jc + jr : NULL;
                         size_t at = (ic + ir) * ldc + jc + jr;
-                        const float *src = pc > 0 ? c + at : addend ? addend + at : NULL;
                         float *ct = c + at;
-                        kernel(kc, ac + (ir / MR) * a_step, bc + (jr / NR) * b_step, ct, ldc, src, mr, nr, rb, cb);
+                        kernel(kc, ac + (ir / MR) * a_step, bc + (jr / NR) * b_step, ct, ldc,
+                               tile_source(c, addend, at, pc), mr, nr, rb, cb);
                         if (last && gate != 0) gate_tile(path, ct, ldc, mr, nr, gate);
                     }
                 }

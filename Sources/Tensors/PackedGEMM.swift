@@ -170,10 +170,10 @@ func packedGEMM(
     // A packed weight times an input the kernel reads in place (AVX-512) or a packed one: no part packs anything,
     // so small parts cost next to nothing (the operand not split is read again per part, from cache) and the pool
     // hands them out as threads finish, so a thread slowed by another process does not hold up the others: the
-    // last part is what the other thread may wait for. Sixteen per thread (two 32-column panels each for a
-    // 1,024-wide CLIP layer) cut the time the threads spent waiting in a CLIP encode from 4.5% to 2.8% of it
-    // (four per thread before). Otherwise each part repacks the operand it does not split, and one part per
-    // thread is cheapest.
+    // last part is what the other thread may wait for. Sixteen per thread (one 32-column panel each for a
+    // 1,024-wide CLIP layer, four for its 4,096-wide fc1) cut the time the threads spent waiting in a CLIP encode
+    // from 4.5% to 2.8% of it (four per thread before). Otherwise each part repacks the operand it does not
+    // split, and one part per thread is cheapest.
     let noPacking = bPacked != 0 && (aPacked != 0 || path.resolved == .avx512)
     let parts = m * n * k < 1 << 20 ? 1 : max(1, min(threads * (noPacking ? 16 : 1), panels))
     let (sa, sb, sc) = (UncheckedSendable(pa), UncheckedSendable(pb), SendablePointer(c))
@@ -252,8 +252,8 @@ func linear(_ x: Tensor, _ weight: LayerWeight, bias: Tensor?, gate: Float? = ni
     FLOPCounter.add(2 * rows * outFeatures * inFeatures)
     // Over a plain weight the output starts as the residual (a copy unless this is its last reference) and BLAS
     // accumulates onto it; our GEMM reads the residual as it stores each tile, so no copy is made.
-    var out = Tensor(uninitialized: outShape)
-    if case .plain = weight, let residual { out = residual }
+    var out: Tensor
+    if case .plain = weight, let residual { out = residual } else { out = Tensor(uninitialized: outShape) }
     out.withUnsafeMutableBufferPointer { po in
         guard let po = po.baseAddress else { return }
         x.withUnsafeBufferPointer { px in
